@@ -1,0 +1,132 @@
+"""Training callbacks: reward terms, progress bar, periodic evaluation, checkpoints."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from stable_baselines3.common.callbacks import BaseCallback
+
+from agents.evaluation import TRAIN_EVAL_SEED_BASE, aggregate, model_policy, run_episode
+
+
+class RewardTermsCallback(BaseCallback):
+    """Means of highway-env's named reward terms (``info["rewards"]``) as ``rollout/reward_<term>``,
+    and ``time/wall_s`` since the start of training."""
+
+    def __init__(self, wall_offset: float = 0.0) -> None:
+        super().__init__()
+        self.wall_offset = wall_offset
+        self.start = time.time()
+
+    def _on_step(self) -> bool:
+        for info in self.locals.get("infos", ()):
+            for name, value in (info.get("rewards") or {}).items():
+                self.logger.record_mean(f"rollout/reward_{name}", float(value))
+        self.logger.record("wall_s", self.wall_offset + time.time() - self.start)
+        return True
+
+
+class ProgressBarCallback(BaseCallback):
+    """A rich progress bar: steps, episodes, recent return, steps/s and ETA (on stderr)."""
+
+    def __init__(self, total_timesteps: int) -> None:
+        super().__init__()
+        self.total = total_timesteps
+        self.returns: deque[float] = deque(maxlen=20)
+        self.episodes = 0
+        self.progress: Progress | None = None
+        self.task = None
+        self._t0 = 0.0
+        self._n0 = 0
+
+    def _on_training_start(self) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]train"), BarColumn(),
+            TextColumn("{task.completed:>7.0f}/{task.total:.0f} steps"),
+            TextColumn("ep {task.fields[episodes]}"), TextColumn("return {task.fields[ret]}"),
+            TextColumn("{task.fields[sps]} steps/s"), TimeRemainingColumn(),
+            transient=False,
+        )
+        self.progress.start()
+        self._t0, self._n0 = time.time(), self.num_timesteps
+        self.task = self.progress.add_task("train", total=self.total, completed=self.num_timesteps,
+                                           episodes=0, ret="-", sps="-")
+
+    def _on_step(self) -> bool:
+        for info in self.locals.get("infos", ()):
+            if "episode" in info:
+                self.episodes += 1
+                self.returns.append(float(info["episode"]["r"]))
+        elapsed = max(time.time() - self._t0, 1e-9)
+        self.progress.update(
+            self.task, completed=self.num_timesteps, episodes=self.episodes,
+            ret=f"{np.mean(self.returns):.2f}" if self.returns else "-",
+            sps=f"{(self.num_timesteps - self._n0) / elapsed:.1f}",
+        )
+        return True
+
+    def _on_training_end(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+class PeriodicEvalCallback(BaseCallback):
+    """Deterministic evaluation every ``eval_freq`` env steps on a separate env, with seeds
+    reserved for it; logs ``eval/...`` and keeps the best model (by mean return)."""
+
+    def __init__(self, eval_env: Any, eval_freq: int, n_episodes: int,
+                 on_best: Callable[[float], None], best_return: float = -np.inf) -> None:
+        super().__init__()
+        self.eval_env = eval_env
+        self.eval_freq = eval_freq
+        self.n_episodes = n_episodes
+        self.on_best = on_best
+        self.best_return = best_return
+        self._next = None
+
+    def _on_training_start(self) -> None:
+        self._next = (self.num_timesteps // self.eval_freq + 1) * self.eval_freq
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self._next += self.eval_freq
+            self.evaluate()
+        return True
+
+    def evaluate(self) -> dict:
+        policy = model_policy(self.model, deterministic=True)
+        rows = [run_episode(policy, self.eval_env, TRAIN_EVAL_SEED_BASE + i).row() for i in range(self.n_episodes)]
+        metrics = aggregate(rows)
+        for name, stats in metrics.items():
+            self.logger.record(f"eval/{name}", stats["mean"])
+        mean_return = metrics["return"]["mean"]
+        if mean_return > self.best_return:
+            self.best_return = mean_return
+            self.on_best(mean_return)
+        self.logger.record("eval/best_return", self.best_return)
+        self.logger.dump(self.num_timesteps)
+        return metrics
+
+
+class CheckpointCallback(BaseCallback):
+    """Calls ``save(step)`` every ``freq`` env steps (the run decides what a checkpoint holds)."""
+
+    def __init__(self, freq: int, save: Callable[[int], Path]) -> None:
+        super().__init__()
+        self.freq = freq
+        self.save = save
+        self._next = None
+
+    def _on_training_start(self) -> None:
+        self._next = (self.num_timesteps // self.freq + 1) * self.freq
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self._next += self.freq
+            self.save(self.num_timesteps)
+        return True

@@ -1,0 +1,141 @@
+"""Checkpoints that survive a kill at any moment.
+
+A checkpoint is a folder ``checkpoints/step_<N>/`` holding ``model.zip`` (parameters and
+optimizer state), ``replay_buffer.npz`` for DQN (arrays, no pickle; only in the newest
+checkpoint), ``state.json`` (counters, W&B id) and ``manifest.json`` (sha256 and size of each
+file). It is written under a temporary name and renamed into place only when complete, so a
+partial checkpoint is never seen; :func:`latest_valid` also checks the manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.errors import UserError
+from agents.fileio import _fsync_dir
+
+PREFIX = "step_"
+REPLAY_FIELDS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_replay_buffer(buffer: Any, path: Path) -> None:
+    arrays = {f: getattr(buffer, f) for f in REPLAY_FIELDS if getattr(buffer, f, None) is not None}
+    arrays["pos"] = np.array(buffer.pos)
+    arrays["full"] = np.array(buffer.full)
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def load_replay_buffer(buffer: Any, path: Path) -> None:
+    with np.load(path, allow_pickle=False) as data:
+        for f in REPLAY_FIELDS:
+            if f in data.files:
+                current = getattr(buffer, f)
+                if current is None or current.shape != data[f].shape:
+                    raise UserError(f"{path}: replay buffer shape {data[f].shape} does not fit this model's "
+                                    f"{None if current is None else current.shape} for '{f}'")
+                setattr(buffer, f, data[f].copy())
+        buffer.pos = int(data["pos"])
+        buffer.full = bool(data["full"])
+
+
+def write_checkpoint(ckpt_root: Path, step: int, model: Any, state: dict, with_replay: bool) -> Path:
+    """Write a complete checkpoint atomically; returns its folder."""
+    ckpt_root.mkdir(parents=True, exist_ok=True)
+    final = ckpt_root / f"{PREFIX}{step:010d}"
+    tmp = ckpt_root / f".tmp-{PREFIX}{step:010d}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        model.save(tmp / "model.zip")
+        if with_replay and getattr(model, "replay_buffer", None) is not None:
+            save_replay_buffer(model.replay_buffer, tmp / "replay_buffer.npz")
+        (tmp / "state.json").write_text(json.dumps(state, indent=2))
+        files = sorted(p for p in tmp.iterdir() if p.is_file())
+        manifest = {"step": step, "files": {p.name: {"sha256": sha256(p), "bytes": p.stat().st_size} for p in files}}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        for p in tmp.iterdir():
+            with open(p, "rb") as fh:
+                os.fsync(fh.fileno())
+        _fsync_dir(tmp)
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+        _fsync_dir(ckpt_root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def verify(ckpt: Path) -> str | None:
+    """None when the checkpoint is complete and intact, else what is wrong."""
+    manifest_path = ckpt / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        files = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "manifest.json missing or unreadable"
+    for name, meta in files.items():
+        p = ckpt / name
+        if not p.is_file():
+            return f"{name} missing"
+        if p.stat().st_size != meta.get("bytes") or sha256(p) != meta.get("sha256"):
+            return f"{name} does not match its checksum (truncated or corrupt)"
+    if "model.zip" not in files:
+        return "no model.zip in manifest"
+    return None
+
+
+def list_checkpoints(ckpt_root: Path) -> list[Path]:
+    """Finished checkpoint folders, newest first."""
+    if not ckpt_root.is_dir():
+        return []
+    found = [p for p in ckpt_root.iterdir() if p.is_dir() and p.name.startswith(PREFIX)]
+    return sorted(found, key=lambda p: p.name, reverse=True)
+
+
+def latest_valid(ckpt_root: Path) -> tuple[Path | None, list[tuple[Path, str]]]:
+    """The newest intact checkpoint and the (path, problem) of newer broken ones."""
+    skipped = []
+    for ckpt in list_checkpoints(ckpt_root):
+        problem = verify(ckpt)
+        if problem is None:
+            return ckpt, skipped
+        skipped.append((ckpt, problem))
+    return None, skipped
+
+
+def prune(ckpt_root: Path, keep: int) -> None:
+    """Keep the newest ``keep`` checkpoints; only the newest keeps its replay buffer."""
+    ckpts = list_checkpoints(ckpt_root)
+    for old in ckpts[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
+    for older in ckpts[1:keep]:
+        buf = older / "replay_buffer.npz"
+        if buf.exists():
+            buf.unlink()
+            manifest_path = older / "manifest.json"
+            manifest = json.loads(manifest_path.read_text())
+            manifest["files"].pop("replay_buffer.npz", None)
+            tmp = manifest_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(manifest, indent=2))
+            os.replace(tmp, manifest_path)
+    for stale in ckpt_root.glob(f".tmp-{PREFIX}*") if ckpt_root.is_dir() else []:
+        if not stale.name.endswith(f"-{os.getpid()}"):
+            shutil.rmtree(stale, ignore_errors=True)

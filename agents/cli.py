@@ -1,0 +1,43 @@
+"""Shared CLI plumbing: one-line errors with exit code 2, interrupts with 130/143."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from collections.abc import Callable
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the problem (exit 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def quiet_libraries() -> None:
+    os.environ.setdefault("WANDB_SILENT", "true")
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*is out of date.*")
+    warnings.filterwarnings("ignore", module="gymnasium")
+
+
+def run_cli(main: Callable[[list[str]], int | None], argv: list[str] | None = None) -> None:
+    """Run ``main``; a UserError becomes one line on stderr and exit 2."""
+    from agents.errors import Interrupted, UserError
+
+    quiet_libraries()
+    try:
+        code = main(sys.argv[1:] if argv is None else argv)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except Interrupted as exc:
+        raise SystemExit(exc.code) from None
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+    raise SystemExit(code or 0)

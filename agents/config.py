@@ -1,0 +1,250 @@
+"""Typed experiment config: YAML (data only) -> validated objects, with dotted CLI overrides.
+
+Unknown keys are errors naming their dotted path with a "did you mean"; values are typed
+and range-checked by the schema. Names (algorithm, network, driver types) are looked up in
+registries, never imported from dotted paths.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from agents.errors import UserError, did_you_mean
+
+# Seeds at or above this are reserved for evaluation (see agents.evaluation).
+MAX_TRAIN_SEED = 1_000_000
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class EnvConfig(Strict):
+    id: str = "highway-fast-v0"
+    # highway-env's own config dict; keys checked against the env class's default_config().
+    config: dict[str, Any] = Field(default_factory=dict)
+    n_envs: int = Field(1, ge=1, le=256)  # parallel training envs
+    vec_env: Literal["subproc", "dummy"] = "subproc"  # used when n_envs > 1
+    start_method: Literal["forkserver", "spawn", "fork"] = "forkserver"
+    max_episode_steps: int | None = Field(None, ge=1)  # [policy steps]; None: the env's own limit
+
+
+class DQNConfig(Strict):
+    name: Literal["dqn"] = "dqn"
+    learning_rate: float = Field(5e-4, gt=0, le=1)
+    buffer_size: int = Field(15_000, ge=1)  # [transitions]
+    learning_starts: int = Field(200, ge=0)  # [env steps]
+    batch_size: int = Field(32, ge=1)
+    tau: float = Field(1.0, gt=0, le=1)
+    gamma: float = Field(0.8, ge=0, le=1)
+    train_freq: int = Field(1, ge=1)  # [env steps]
+    gradient_steps: int = Field(1, ge=-1)
+    target_update_interval: int = Field(50, ge=1)  # [env steps]
+    exploration_fraction: float = Field(0.1, ge=0, le=1)
+    exploration_initial_eps: float = Field(1.0, ge=0, le=1)
+    exploration_final_eps: float = Field(0.05, ge=0, le=1)
+    max_grad_norm: float = Field(10.0, gt=0)
+
+
+class PPOConfig(Strict):
+    name: Literal["ppo"] = "ppo"
+    learning_rate: float = Field(5e-4, gt=0, le=1)
+    n_steps: int = Field(384, ge=2)  # [env steps per env per rollout]
+    batch_size: int = Field(64, ge=2)
+    n_epochs: int = Field(10, ge=1)
+    gamma: float = Field(0.8, ge=0, le=1)
+    gae_lambda: float = Field(0.95, ge=0, le=1)
+    clip_range: float = Field(0.2, gt=0)
+    ent_coef: float = Field(0.0, ge=0)
+    vf_coef: float = Field(0.5, ge=0)
+    max_grad_norm: float = Field(0.5, gt=0)
+    normalize_advantage: bool = True
+    target_kl: float | None = Field(None, gt=0)
+
+
+AlgoConfig = Annotated[DQNConfig | PPOConfig, Field(discriminator="name")]
+
+
+class MlpOptions(Strict):
+    # Hidden layers of the features extractor; [] means flatten only (SB3's FlattenExtractor).
+    layers: list[Annotated[int, Field(ge=1)]] = Field(default_factory=list)
+    layer_norm: bool = False
+    dropout: float = Field(0.0, ge=0, lt=1)
+    residual: bool = False
+
+
+class NetworkConfig(Strict):
+    type: str = "mlp"  # a name from agents.networks.EXTRACTORS
+    # Layers after the features extractor: DQN's Q-net, PPO's pi and vf heads.
+    net_arch: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [256, 256])
+    activation: str = "relu"  # a name from agents.networks.ACTIVATIONS
+    share_features_extractor: bool = True  # PPO only: one extractor for actor and critic
+    mlp: MlpOptions = Field(default_factory=MlpOptions)
+
+
+class TrainConfig(Strict):
+    total_timesteps: int = Field(20_000, ge=1)  # [env steps, all envs together]
+    seed: int = Field(0, ge=0, lt=MAX_TRAIN_SEED)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # On 2 cores one torch thread made SB3 DQN's gradient step 7-20x faster (NOTES.md).
+    torch_threads: int = Field(1, ge=1)
+    eval_freq: int = Field(2_000, ge=0)  # [env steps]; 0 disables periodic evaluation
+    eval_episodes: int = Field(5, ge=1)
+    checkpoint_freq: int = Field(5_000, ge=0)  # [env steps]; 0: only the final checkpoint
+    keep_checkpoints: int = Field(3, ge=1)  # newest K kept (plus the best model)
+    log_interval: int = Field(4, ge=1)  # [episodes for DQN, rollouts for PPO]
+    progress_bar: bool = True
+
+
+class LoggingConfig(Strict):
+    project: str = "laneforge"  # W&B project
+    experiment: str | None = None  # W&B group; default: the config file's name
+    wandb: Literal["offline", "online", "disabled"] = "offline"
+    tensorboard: bool = True
+    tags: list[str] = Field(default_factory=list)  # extra W&B tags
+
+    @field_validator("experiment")
+    @classmethod
+    def _no_slash(cls, v: str | None) -> str | None:
+        if v is not None and ("/" in v or not v.strip()):
+            raise ValueError("must be a non-empty name without '/'")
+        return v
+
+
+class ExperimentConfig(Strict):
+    env: EnvConfig = Field(default_factory=EnvConfig)
+    algo: AlgoConfig = Field(default_factory=DQNConfig)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+
+# ---------------------------------------------------------------- loading and errors
+
+
+def _field_names(model: type[BaseModel], loc: tuple) -> list[str]:
+    """Valid field names at the model path ``loc`` (for "did you mean")."""
+    for part in loc:
+        field = model.model_fields.get(str(part)) if isinstance(part, str) else None
+        if field is None:
+            continue
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        candidates = [a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not candidates:
+            return []
+        model = candidates[0]
+    return list(model.model_fields)
+
+
+def _clean_loc(loc: tuple) -> tuple:
+    # The algo union adds its tag ('dqn'/'ppo') to error paths: drop it.
+    return tuple(p for i, p in enumerate(loc) if not (i == 1 and loc[0] == "algo" and p in ("dqn", "ppo")))
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    err = exc.errors()[0]
+    loc = _clean_loc(tuple(err["loc"]))
+    path = ".".join(str(p) for p in loc)
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    if err["type"] == "extra_forbidden":
+        parent = loc[:-1]
+        names = _field_names(ExperimentConfig, parent) if parent[:1] != ("algo",) else []
+        if parent[:1] == ("algo",):
+            names = list(DQNConfig.model_fields) + list(PPOConfig.model_fields)
+        return f"{source}: unknown key '{path}'{did_you_mean(loc[-1], names)}{more}"
+    if err["type"] == "union_tag_invalid":
+        return f"{source}: {path}.name: unknown algorithm {err['input'].get('name')!r}; valid: dqn, ppo{more}"
+    value = err.get("input")
+    shown = "" if isinstance(value, dict) else f" (got {value!r})"
+    return f"{source}: {path}: {err['msg']}{shown}{more}"
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file not found: {path} (pass an existing YAML file, e.g. configs/highway_dqn.yaml)")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read config file {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where else ""
+        raise UserError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: the top level must be a mapping of sections (env, algo, network, train, logging)")
+    return data
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b.c=VALUE`` overrides; VALUE is parsed as YAML (numbers, lists, booleans)."""
+    data = copy.deepcopy(data)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key or any(not p for p in key.split(".")):
+            raise UserError(f"bad override '{item}': use KEY=VALUE with a dotted key, e.g. train.total_timesteps=5000")
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            value = raw
+        node = data
+        parts = key.split(".")
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                section = ".".join(parts[: i + 1])
+                raise UserError(f"bad override '{item}': '{section}' is not a section")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def parse_config(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
+    try:
+        cfg = ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise UserError(format_validation_error(exc, source)) from exc
+    _check_names(cfg)
+    return cfg
+
+
+def _check_names(cfg: ExperimentConfig) -> None:
+    """Cross-section checks that need the registries and the env library."""
+    from agents.networks import ACTIVATIONS, EXTRACTORS
+    from envs.factory import EnvConfigError, check_env_config
+
+    EXTRACTORS.get(cfg.network.type)
+    ACTIVATIONS.get(cfg.network.activation)
+    try:
+        check_env_config(cfg.env.id, cfg.env.config)
+    except EnvConfigError as exc:
+        raise UserError(str(exc)) from exc
+    if isinstance(cfg.algo, PPOConfig):
+        rollout = cfg.algo.n_steps * cfg.env.n_envs
+        if cfg.algo.batch_size > rollout:
+            raise UserError(
+                f"algo.batch_size ({cfg.algo.batch_size}) is larger than one rollout "
+                f"(algo.n_steps x env.n_envs = {rollout}); lower it or raise algo.n_steps"
+            )
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    data = apply_overrides(read_yaml(path), overrides or [])
+    cfg = parse_config(data, source=str(path))
+    if cfg.logging.experiment is None:
+        cfg.logging.experiment = Path(path).stem
+    return cfg
+
+
+def dump_config(cfg: ExperimentConfig) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,172 @@
+"""Run folders: naming, provenance, and loading a run back for evaluation or notebooks.
+
+A run folder holds ``config.yaml`` (fully resolved), ``provenance.json``, ``model.zip``,
+``best_model.zip``, ``checkpoints/``, ``metrics.csv``, ``tensorboard/``, ``wandb/`` and
+``eval/<suite>/``. Loading rebuilds the model from ``config.yaml`` and loads parameters only
+(SB3's ``set_parameters`` reads the zip's tensors and unpickles nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import socket
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import partial
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+import gymnasium as gym
+import yaml
+
+from agents.config import ExperimentConfig, parse_config
+from agents.errors import UserError
+from agents.fileio import atomic_write_text
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("laneforge", "gymnasium", "highway-env", "stable-baselines3", "torch", "numpy", "wandb",
+            "tensorboard", "moviepy", "pydantic")
+
+
+def sanitize(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
+
+
+def run_name(cfg: ExperimentConfig, timestamp: bool = True) -> str:
+    parts = [sanitize(cfg.env.id), cfg.algo.name, cfg.network.type, f"s{cfg.train.seed}"]
+    if timestamp:
+        parts.append(datetime.now().strftime("%Y%m%d-%H%M%S"))
+    return "__".join(parts)
+
+
+def new_run_dir(cfg: ExperimentConfig, root: Path = Path("runs")) -> Path:
+    base = root / run_name(cfg)
+    path, i = base, 1
+    while path.exists():
+        path, i = Path(f"{base}-{i}"), i + 1
+    return path
+
+
+def _git_commit() -> dict[str, Any]:
+    try:
+        proc = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=PROJECT_ROOT,
+                              capture_output=True, text=True, timeout=5)
+        commit = proc.stdout.strip() if proc.returncode == 0 else None
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT,
+                                    capture_output=True, text=True, timeout=5).stdout.strip())
+        return {"commit": commit or None, "dirty": dirty}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def provenance(argv: list[str], device: str, extra: dict | None = None) -> dict[str, Any]:
+    versions = {}
+    for pkg in PACKAGES:
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {
+        "command": [sys.executable, *argv],
+        "cwd": str(Path.cwd()),
+        "git": _git_commit(),
+        "packages": versions,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "host": socket.gethostname(),
+        "device": device,
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **(extra or {}),
+    }
+
+
+def write_provenance(run_dir: Path, info: dict) -> None:
+    atomic_write_text(run_dir / "provenance.json", json.dumps(info, indent=2))
+
+
+def read_run_config(run_dir: Path) -> ExperimentConfig:
+    path = run_dir / "config.yaml"
+    if not run_dir.is_dir():
+        raise UserError(f"run folder not found: {run_dir} (pass a folder made by train.py, e.g. runs/<name>)")
+    if not path.is_file():
+        raise UserError(f"{path}: missing; {run_dir} is not a laneforge run folder")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise UserError(f"{path}: unreadable ({str(exc).splitlines()[0]}); restore it from the run's W&B config or rerun") from exc
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: not a laneforge config (expected a mapping of sections)")
+    return parse_config(data, source=str(path))
+
+
+def check_model_file(path: Path) -> None:
+    """A model file must be an SB3 zip with a policy; say what is wrong otherwise."""
+    if not path.is_file():
+        raise UserError(f"{path}: no model in this run folder (was training finished or interrupted? "
+                        "use --model checkpoint to evaluate the newest checkpoint)")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise UserError(f"{path}: not a readable model zip ({exc}); it is truncated or corrupt") from exc
+    if bad is not None:
+        raise UserError(f"{path}: corrupt entry '{bad}' (CRC mismatch)")
+    if "policy.pth" not in names:
+        raise UserError(f"{path}: not a stable-baselines3 model (no policy.pth inside)")
+
+
+@dataclass
+class LoadedRun:
+    """A run folder loaded back: its config, the model, and a function that makes its env."""
+
+    run_dir: Path
+    config: ExperimentConfig
+    model: Any
+    make_env: Callable[..., gym.Env]
+
+
+def load_model(cfg: ExperimentConfig, model_path: Path, device: str = "cpu") -> Any:
+    """Rebuild the model from the config and load parameters only from ``model_path``."""
+    from agents.algos import build_model
+    from envs.factory import make_env
+
+    check_model_file(model_path)
+    env = make_env(cfg.env.id, cfg.env.config, max_episode_steps=cfg.env.max_episode_steps)
+    try:
+        model = build_model(cfg, env, device=device)
+        try:
+            model.set_parameters(str(model_path), exact_match=True, device=device)
+        except (RuntimeError, ValueError, KeyError, zipfile.BadZipFile, EOFError, OSError) as exc:
+            raise UserError(f"{model_path}: parameters do not fit the model in config.yaml "
+                            f"({str(exc).splitlines()[0]})") from exc
+    finally:
+        env.close()
+    return model
+
+
+def load_run(run_dir: str | Path, model: str = "model", device: str = "cpu") -> LoadedRun:
+    """Load a run folder: ``model`` is 'model', 'best' or 'checkpoint' (the newest valid one)."""
+    from agents.checkpoints import latest_valid
+    from envs.factory import make_env
+
+    run_dir = Path(run_dir)
+    cfg = read_run_config(run_dir)
+    if model == "best":
+        path = run_dir / "best_model.zip"
+    elif model == "checkpoint":
+        ckpt, _ = latest_valid(run_dir / "checkpoints")
+        if ckpt is None:
+            raise UserError(f"{run_dir}: no valid checkpoint in checkpoints/")
+        path = ckpt / "model.zip"
+    else:
+        path = run_dir / "model.zip"
+    loaded = load_model(cfg, path, device=device)
+    env_fn = partial(make_env, cfg.env.id, cfg.env.config, max_episode_steps=cfg.env.max_episode_steps)
+    return LoadedRun(run_dir=run_dir, config=cfg, model=loaded, make_env=env_fn)

@@ -1,0 +1,201 @@
+"""Build environments from data-only config, checking every key first.
+
+highway-env ignores misspelt config keys silently (``configure`` is a plain dict update), so
+the keys are checked here against the env class's ``default_config()`` and the nested
+observation/action keys against their types' constructors. Where highway-env takes a dotted
+import path (``other_vehicles_type``) the config takes a name from :data:`DRIVER_TYPES`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+import highway_env  # noqa: F401  (registers highway-env's ids, also in spawn/forkserver workers)
+from gymnasium.envs.registration import load_env_creator
+from highway_env.envs.common import action as hw_action
+from highway_env.envs.common import observation as hw_obs
+
+import envs  # noqa: F401  (registers the laneforge/ ids)
+
+
+class EnvConfigError(ValueError):
+    """An env id or env parameter that cannot work; the message names the key."""
+
+
+def _suggest(name: str, options) -> str:
+    match = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+# Other drivers by name -> highway-env class path. Config never holds an import path.
+DRIVER_TYPES: dict[str, str] = {
+    "idm": "highway_env.vehicle.behavior.IDMVehicle",
+    "linear": "highway_env.vehicle.behavior.LinearVehicle",
+    "aggressive": "highway_env.vehicle.behavior.AggressiveVehicle",
+    "defensive": "highway_env.vehicle.behavior.DefensiveVehicle",
+}
+_DRIVER_BY_PATH = {path: name for name, path in DRIVER_TYPES.items()}
+
+OBSERVATION_TYPES: dict[str, type] = {
+    "Kinematics": hw_obs.KinematicObservation,
+    "OccupancyGrid": hw_obs.OccupancyGridObservation,
+    "GrayscaleObservation": hw_obs.GrayscaleObservation,
+    "TimeToCollision": hw_obs.TimeToCollisionObservation,
+    "KinematicsGoal": hw_obs.KinematicsGoalObservation,
+    "AttributesObservation": hw_obs.AttributesObservation,
+    "LidarObservation": hw_obs.LidarObservation,
+    "ExitObservation": hw_obs.ExitObservation,
+    "MultiAgentObservation": hw_obs.MultiAgentObservation,
+    "TupleObservation": hw_obs.TupleObservation,
+}
+ACTION_TYPES: dict[str, type] = {
+    "DiscreteMetaAction": hw_action.DiscreteMetaAction,
+    "DiscreteAction": hw_action.DiscreteAction,
+    "ContinuousAction": hw_action.ContinuousAction,
+    "MultiAgentAction": hw_action.MultiAgentAction,
+}
+# Env ids that highway-env 1.12 itself marks out of date, with the id to use instead.
+OUTDATED_IDS: dict[str, str] = {}
+
+
+def registered_ids() -> list[str]:
+    return sorted(gym.registry)
+
+
+def check_env_id(env_id: str, key: str = "env.id") -> None:
+    if env_id not in gym.registry:
+        raise EnvConfigError(
+            f"{key}: unknown environment '{env_id}'{_suggest(env_id, gym.registry)}; "
+            "see `python -c \"import gymnasium, envs; print(list(gymnasium.registry))\"` for the ids"
+        )
+
+
+def newer_version(env_id: str) -> str | None:
+    """The newest registered version of the same env when ``env_id`` is not it."""
+    spec = gym.spec(env_id)
+    if spec.version is None:
+        return None
+    versions = [s for s in gym.registry.values()
+                if s.namespace == spec.namespace and s.name == spec.name and s.version is not None]
+    newest = max(versions, key=lambda s: s.version)
+    return newest.id if newest.version > spec.version else None
+
+
+def env_class(env_id: str) -> type | None:
+    """The class behind a registered id, or None when the entry point is not a class."""
+    check_env_id(env_id)
+    entry = gym.spec(env_id).entry_point
+    creator = load_env_creator(entry) if isinstance(entry, str) else entry
+    return creator if inspect.isclass(creator) else None
+
+
+def default_env_config(env_id: str) -> dict[str, Any] | None:
+    """highway-env style ``default_config()`` of the id's class (None for other envs)."""
+    cls = env_class(env_id)
+    if cls is None or not hasattr(cls, "default_config"):
+        return None
+    return cls.default_config()
+
+
+def _constructor_params(cls: type) -> set[str]:
+    """Keyword parameters accepted along the MRO (highway-env types pass **kwargs up)."""
+    params: set[str] = set()
+    for klass in inspect.getmro(cls):
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        for name, p in inspect.signature(init).parameters.items():
+            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and name not in ("self", "env"):
+                params.add(name)
+    return params
+
+
+def _check_typed_section(section: Any, types: Mapping[str, type], key: str, default_type: str) -> None:
+    if not isinstance(section, Mapping):
+        raise EnvConfigError(f"{key}: expected a mapping with a 'type' key, got {section!r}")
+    type_name = section.get("type", default_type)
+    if type_name not in types:
+        raise EnvConfigError(
+            f"{key}.type: unknown type '{type_name}'{_suggest(type_name, types)}; "
+            f"valid: {', '.join(types)}"
+        )
+    if type_name in ("MultiAgentObservation", "TupleObservation", "MultiAgentAction"):
+        return  # nested configs: their inner sections are checked when highway-env builds them
+    allowed = _constructor_params(types[type_name]) | {"type"}
+    for name in section:
+        if name not in allowed:
+            raise EnvConfigError(
+                f"{key}.{name}: unknown parameter for {type_name}{_suggest(name, allowed)}; "
+                f"valid: {', '.join(sorted(allowed))}"
+            )
+
+
+def check_env_config(env_id: str, config: Mapping[str, Any], key: str = "env.config") -> None:
+    """Raise :class:`EnvConfigError` naming the first key highway-env would silently ignore."""
+    check_env_id(env_id)
+    defaults = default_env_config(env_id)
+    if defaults is None:
+        if config:
+            raise EnvConfigError(
+                f"{key}: '{env_id}' takes no config dict (it is not a highway-env style env); "
+                "remove the env.config section"
+            )
+        return
+    for name, value in config.items():
+        if name not in defaults:
+            raise EnvConfigError(
+                f"{key}.{name}: unknown key for {env_id}{_suggest(name, defaults)}; "
+                f"valid keys: {', '.join(sorted(defaults))}"
+            )
+    if "observation" in config:
+        _check_typed_section(config["observation"], OBSERVATION_TYPES, f"{key}.observation",
+                             defaults["observation"].get("type", ""))
+    if "action" in config:
+        _check_typed_section(config["action"], ACTION_TYPES, f"{key}.action",
+                             defaults["action"].get("type", ""))
+    if "other_vehicles_type" in config:
+        name = config["other_vehicles_type"]
+        if name not in DRIVER_TYPES:
+            raise EnvConfigError(
+                f"{key}.other_vehicles_type: unknown driver type '{name}'{_suggest(name, DRIVER_TYPES)}; "
+                f"use a name, one of: {', '.join(DRIVER_TYPES)} (import paths are not accepted)"
+            )
+
+
+def to_highway_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Translate names to what highway-env expects (driver names -> class paths)."""
+    out = dict(config)
+    if "other_vehicles_type" in out:
+        out["other_vehicles_type"] = DRIVER_TYPES[out["other_vehicles_type"]]
+    return out
+
+
+def make_env(
+    env_id: str,
+    config: Mapping[str, Any] | None = None,
+    render_mode: str | None = None,
+    max_episode_steps: int | None = None,
+) -> gym.Env:
+    """Make one env from a checked config. Module-level so subprocess workers can unpickle it."""
+    config = dict(config or {})
+    check_env_config(env_id, config)
+    kwargs: dict[str, Any] = {}
+    if default_env_config(env_id) is not None:
+        kwargs["config"] = to_highway_config(config)
+    if render_mode is not None:
+        kwargs["render_mode"] = render_mode
+    if max_episode_steps is not None:
+        kwargs["max_episode_steps"] = max_episode_steps
+    try:
+        with warnings.catch_warnings():
+            # gymnasium warns that some highway-env ids are out of date; the CLI says so once
+            # (see newer_version) instead of on every env construction.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return gym.make(env_id, **kwargs)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise EnvConfigError(f"env.config: {env_id} rejected its config: {exc}") from exc
