@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import warnings
 from collections.abc import Callable
 
@@ -20,6 +21,9 @@ class Parser(argparse.ArgumentParser):
 def quiet_libraries() -> None:
     os.environ.setdefault("WANDB_SILENT", "true")
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        # SDL prints an error line on every start without it; a private temp dir quiets it.
+        os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="laneforge-xdg-")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", message=".*is out of date.*")
     warnings.filterwarnings("ignore", module="gymnasium")

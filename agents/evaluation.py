@@ -144,18 +144,25 @@ def evaluate_scenario(
 ) -> tuple[list[dict[str, Any]], list[Path]]:
     """Run ``episodes`` deterministic episodes with seeds ``seed_base + i``; return rows and videos."""
     want_video = video_dir is not None and video_episodes > 0
-    env = make("rgb_array" if want_video else None)
-    if want_video:
-        env = record_videos(env, video_dir, video_prefix, video_episodes)
+    n_video = min(video_episodes, episodes) if want_video else 0
     rows = []
-    try:
-        for i in range(episodes):
-            result = run_episode(policy, env, seed_base + i)
-            rows.append(result.row())
-            if on_episode:
-                on_episode(result)
-    finally:
-        env.close()
+
+    def run(env: gym.Env, seeds: range) -> None:
+        try:
+            for seed in seeds:
+                result = run_episode(policy, env, seed)
+                rows.append(result.row())
+                if on_episode:
+                    on_episode(result)
+        finally:
+            env.close()  # also writes the last video
+
+    if n_video:
+        # Recorded episodes on a rendering env; the rest on a plain one (no rendering cost,
+        # and highway-env would keep pushing frames into a finished recorder).
+        run(record_videos(make("rgb_array"), video_dir, video_prefix, n_video), range(seed_base, seed_base + n_video))
+    if episodes > n_video:
+        run(make(None), range(seed_base + n_video, seed_base + episodes))
     videos = sorted(video_dir.glob(f"{video_prefix}-episode-*.mp4")) if want_video else []
     return rows, videos
 

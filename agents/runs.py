@@ -148,7 +148,17 @@ def load_model(cfg: ExperimentConfig, model_path: Path, device: str = "cpu") -> 
                             f"({str(exc).splitlines()[0]})") from exc
     finally:
         env.close()
+    model.num_timesteps = _saved_timesteps(model_path)
     return model
+
+
+def _saved_timesteps(model_path: Path) -> int:
+    """``num_timesteps`` from the zip's JSON ``data`` entry (plain JSON; nothing unpickled)."""
+    try:
+        with zipfile.ZipFile(model_path) as zf:
+            return int(json.loads(zf.read("data")).get("num_timesteps", 0))
+    except (KeyError, ValueError, TypeError, zipfile.BadZipFile):
+        return 0
 
 
 def load_run(run_dir: str | Path, model: str = "model", device: str = "cpu") -> LoadedRun:

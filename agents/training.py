@@ -193,7 +193,7 @@ def _train_in(built: Built, run_dir: Path, argv: list[str], out) -> Path:
     previous = _install_sigterm()
     start = time.time()
     try:
-        model.learn(cfg.train.total_timesteps, callback=callbacks, log_interval=cfg.train.log_interval,
+        model.learn(cfg.train.total_timesteps, callback=callbacks, log_interval=cfg.train.log_interval or (4 if cfg.algo.name == "dqn" else 1),
                     reset_num_timesteps=False)
     except (KeyboardInterrupt, Interrupted) as exc:
         code = exc.code if isinstance(exc, Interrupted) else 130

@@ -1,0 +1,54 @@
+"""Shared fixtures: tiny budgets and small envs so the whole suite stays fast."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A few vehicles and short episodes: highway-fast-v0 at ~100+ steps/s.
+SMALL_ENV = ["env.config.vehicles_count=5", "env.config.duration=8"]
+TINY_DQN = [*SMALL_ENV, "train.total_timesteps=200", "algo.learning_starts=50", "algo.buffer_size=1000",
+            "train.eval_freq=100", "train.eval_episodes=2", "train.checkpoint_freq=100",
+            "network.net_arch=[32,32]"]
+TINY_PPO = [*SMALL_ENV, "train.total_timesteps=128", "algo.n_steps=32", "algo.batch_size=32",
+            "algo.n_epochs=1", "train.eval_freq=64", "train.eval_episodes=2", "train.checkpoint_freq=64",
+            "network.net_arch=[32,32]"]
+
+
+def cli_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["WANDB_ERROR_REPORTING"] = "false"
+    env.pop("WANDB_MODE", None)
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def run_cli(*args: str, timeout: int = 300, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=cli_env(), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def dqn_run(tmp_path_factory) -> Path:
+    """A tiny DQN run trained through the CLI, W&B offline."""
+    run_dir = tmp_path_factory.mktemp("runs") / "dqn"
+    proc = run_cli("train.py", "--config", "configs/highway_dqn.yaml", "--run-dir", str(run_dir),
+                   "--wandb", "offline", *TINY_DQN)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def ppo_run(tmp_path_factory) -> Path:
+    """A tiny PPO run (2 subprocess envs) trained through the CLI, W&B disabled."""
+    run_dir = tmp_path_factory.mktemp("runs") / "ppo"
+    proc = run_cli("train.py", "--config", "configs/highway_ppo.yaml", "--run-dir", str(run_dir),
+                   "--wandb", "disabled", *TINY_PPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run_dir

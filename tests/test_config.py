@@ -1,0 +1,101 @@
+"""Config loading: typed values, dotted overrides, and one clear error per bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agents.config import apply_overrides, load_config, parse_config
+from agents.errors import UserError
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_configs_load(path):
+    cfg = load_config(path)
+    assert cfg.logging.experiment == path.stem
+
+
+def test_overrides_are_typed_by_schema():
+    cfg = load_config(ROOT / "configs/highway_dqn.yaml",
+                      ["train.total_timesteps=5000", "algo.learning_rate=1e-4", "network.net_arch=[64, 32]",
+                       "env.config.lanes_count=2", "train.progress_bar=false"])
+    assert cfg.train.total_timesteps == 5000 and isinstance(cfg.train.total_timesteps, int)
+    assert cfg.algo.learning_rate == pytest.approx(1e-4)
+    assert cfg.network.net_arch == [64, 32]
+    assert cfg.env.config["lanes_count"] == 2
+    assert cfg.train.progress_bar is False
+
+
+def test_override_does_not_mutate_input():
+    data = {"train": {"seed": 1}}
+    out = apply_overrides(data, ["train.seed=2"])
+    assert data["train"]["seed"] == 1 and out["train"]["seed"] == 2
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    (["algo.learning_rat=1"], "unknown key 'algo.learning_rat' (did you mean 'learning_rate'?)"),
+    (["trian.seed=1"], "unknown key 'trian' (did you mean 'train'?)"),
+    (["network.net_arc=[1]"], "unknown key 'network.net_arc' (did you mean 'net_arch'?)"),
+    (["algo.gamma=abc"], "algo.gamma: Input should be a valid number"),
+    (["algo.gamma=1.5"], "algo.gamma: Input should be less than or equal to 1"),
+    (["train.total_timesteps=0"], "train.total_timesteps: Input should be greater than or equal to 1"),
+    (["train.seed=-1"], "train.seed"),
+    (["algo.name=sac"], "unknown algorithm 'sac'"),
+    (["network.type=mpl"], "unknown network type 'mpl' (did you mean 'mlp'?)"),
+    (["network.activation=rleu"], "unknown activation 'rleu' (did you mean 'relu'?)"),
+    (["env.id=highway-fst-v0"], "unknown environment 'highway-fst-v0' (did you mean 'highway-fast-v0'?)"),
+    (["env.config.lane_count=3"], "env.config.lane_count: unknown key for highway-fast-v0 (did you mean 'lanes_count'?)"),
+    (["env.config.observation.vehicle_count=3"], "env.config.observation.vehicle_count: unknown parameter for Kinematics (did you mean 'vehicles_count'?)"),
+    (["env.config.observation.type=Kinematic"], "env.config.observation.type: unknown type 'Kinematic' (did you mean 'Kinematics'?)"),
+    (["env.config.action.type=DiscreteMeta"], "env.config.action.type: unknown type 'DiscreteMeta'"),
+    (["env.config.other_vehicles_type=highway_env.vehicle.behavior.IDMVehicle"], "import paths are not accepted"),
+    (["env.id=CartPole-v1", "env.config.lanes_count=2"], "takes no config dict"),
+    (["env.vec_env=threads"], "env.vec_env"),
+    (["logging.experiment=a/b"], "logging.experiment"),
+    (["algo.name=ppo", "algo.buffer_size=10"], "unknown key 'algo.buffer_size'"),
+    (["train=5"], "train"),
+    (["seed"], "bad override 'seed': use KEY=VALUE"),
+])
+def test_bad_config_values_name_the_key(overrides, expected):
+    with pytest.raises(UserError) as err:
+        load_config(ROOT / "configs/highway_dqn.yaml", overrides)
+    assert expected in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_ppo_batch_larger_than_rollout():
+    with pytest.raises(UserError, match="algo.batch_size"):
+        load_config(ROOT / "configs/highway_ppo.yaml", ["algo.n_steps=8", "algo.batch_size=64"])
+
+
+def test_missing_and_invalid_files(tmp_path):
+    with pytest.raises(UserError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("env: [unclosed\n")
+    with pytest.raises(UserError, match="not valid YAML at line"):
+        load_config(bad)
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- 1\n- 2\n")
+    with pytest.raises(UserError, match="top level must be a mapping"):
+        load_config(listy)
+
+
+def test_yaml_with_python_tags_is_rejected(tmp_path):
+    evil = tmp_path / "evil.yaml"
+    evil.write_text("env: !!python/object/apply:os.system ['echo hi']\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        load_config(evil)
+
+
+def test_round_trip_of_resolved_config(tmp_path):
+    from agents.config import dump_config
+
+    cfg = load_config(ROOT / "configs/highway_ppo.yaml", ["algo.gamma=0.9"])
+    again = parse_config(yaml.safe_load(dump_config(cfg)))
+    assert again == cfg
