@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from stable_baselines3.common.callbacks import BaseCallback
 
@@ -130,3 +132,45 @@ class CheckpointCallback(BaseCallback):
             self._next += self.freq
             self.save(self.num_timesteps)
         return True
+
+
+class NonFiniteError(RuntimeError):
+    pass
+
+
+class NonFiniteCallback(BaseCallback):
+    """Stop training when the loss or a parameter stops being finite, naming the step.
+
+    Checked after each rollout (PPO: before each update; DQN: every ``train_freq`` steps) and
+    on every logged loss. ``LANEFORGE_INJECT_NAN_AT=<step>`` (tests only) poisons a weight at
+    that step to prove the check works.
+    """
+
+    def __init__(self, every: int = 100) -> None:
+        super().__init__()
+        self.every = every
+        self._last_check = 0
+        inject = os.environ.get("LANEFORGE_INJECT_NAN_AT")
+        self.inject_at = int(inject) if inject else None
+
+    def _on_step(self) -> bool:
+        if self.inject_at is not None and self.num_timesteps >= self.inject_at:
+            with torch.no_grad():
+                next(self.model.policy.parameters()).view(-1)[0] = float("nan")
+            self.inject_at = None
+        if self.num_timesteps - self._last_check >= self.every:
+            self._check()
+        return True
+
+    def _on_rollout_end(self) -> None:
+        self._check()
+
+    def _check(self) -> None:
+        self._last_check = self.num_timesteps
+        for key in ("train/loss", "train/value_loss", "train/policy_gradient_loss"):
+            value = self.logger.name_to_value.get(key)
+            if value is not None and not np.isfinite(value):
+                raise NonFiniteError(f"non-finite {key} ({value}) at step {self.num_timesteps}")
+        for name, param in self.model.policy.named_parameters():
+            if not torch.isfinite(param).all():
+                raise NonFiniteError(f"non-finite parameter '{name}' at step {self.num_timesteps}")

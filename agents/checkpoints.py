@@ -13,6 +13,8 @@ import hashlib
 import json
 import os
 import shutil
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,10 @@ def write_checkpoint(ckpt_root: Path, step: int, model: Any, state: dict, with_r
     tmp.mkdir()
     try:
         model.save(tmp / "model.zip")
+        if os.environ.get("LANEFORGE_TEST_CHECKPOINT_PAUSE"):  # fault-injection hook for the kill tests
+            import time
+
+            time.sleep(float(os.environ["LANEFORGE_TEST_CHECKPOINT_PAUSE"]))
         if with_replay and getattr(model, "replay_buffer", None) is not None:
             save_replay_buffer(model.replay_buffer, tmp / "replay_buffer.npz")
         (tmp / "state.json").write_text(json.dumps(state, indent=2))
@@ -139,3 +145,31 @@ def prune(ckpt_root: Path, keep: int) -> None:
     for stale in ckpt_root.glob(f".tmp-{PREFIX}*") if ckpt_root.is_dir() else []:
         if not stale.name.endswith(f"-{os.getpid()}"):
             shutil.rmtree(stale, ignore_errors=True)
+
+
+def check_model_zip(path: Path) -> None:
+    """A model file must be an SB3 zip with a policy; say what is wrong otherwise."""
+    if not path.is_file():
+        raise UserError(f"{path}: no model in this run folder (was training finished or interrupted? "
+                        "use --model checkpoint to evaluate the newest checkpoint)")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+        raise UserError(f"{path}: not a readable model zip ({exc}); it is truncated or corrupt") from exc
+    if bad is not None:
+        raise UserError(f"{path}: corrupt entry '{bad}' (CRC mismatch)")
+    if "policy.pth" not in names:
+        raise UserError(f"{path}: not a stable-baselines3 model (no policy.pth inside)")
+
+
+def load_parameters(model: Any, path: Path) -> None:
+    """Load parameters only (SB3's ``set_parameters`` reads the zip's tensors, unpickles nothing)."""
+    check_model_zip(path)
+    try:
+        model.set_parameters(str(path), exact_match=True, device=model.device)
+    except (RuntimeError, ValueError, KeyError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{path}: does not fit the model in config.yaml (another algorithm, network or "
+                        f"observation?): {first}") from exc

@@ -31,7 +31,7 @@ def quiet_libraries() -> None:
 
 def run_cli(main: Callable[[list[str]], int | None], argv: list[str] | None = None) -> None:
     """Run ``main``; a UserError becomes one line on stderr and exit 2."""
-    from agents.errors import Interrupted, UserError
+    from agents.errors import Interrupted, TrainingStopped, UserError
 
     quiet_libraries()
     try:
@@ -39,6 +39,9 @@ def run_cli(main: Callable[[list[str]], int | None], argv: list[str] | None = No
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    except TrainingStopped as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
     except Interrupted as exc:
         raise SystemExit(exc.code) from None
     except KeyboardInterrupt:

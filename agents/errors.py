@@ -25,3 +25,7 @@ class Interrupted(Exception):
     def __init__(self, code: int) -> None:
         super().__init__(f"interrupted (exit {code})")
         self.code = code
+
+
+class TrainingStopped(Exception):
+    """Training could not go on (non-finite values, disk full); exit 1 with this one line."""

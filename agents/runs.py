@@ -25,6 +25,7 @@ from typing import Any, Callable
 import gymnasium as gym
 import yaml
 
+from agents.checkpoints import check_model_zip, load_parameters
 from agents.config import ExperimentConfig, parse_config
 from agents.errors import UserError
 from agents.fileio import atomic_write_text
@@ -105,23 +106,6 @@ def read_run_config(run_dir: Path) -> ExperimentConfig:
     return parse_config(data, source=str(path))
 
 
-def check_model_file(path: Path) -> None:
-    """A model file must be an SB3 zip with a policy; say what is wrong otherwise."""
-    if not path.is_file():
-        raise UserError(f"{path}: no model in this run folder (was training finished or interrupted? "
-                        "use --model checkpoint to evaluate the newest checkpoint)")
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-            bad = zf.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise UserError(f"{path}: not a readable model zip ({exc}); it is truncated or corrupt") from exc
-    if bad is not None:
-        raise UserError(f"{path}: corrupt entry '{bad}' (CRC mismatch)")
-    if "policy.pth" not in names:
-        raise UserError(f"{path}: not a stable-baselines3 model (no policy.pth inside)")
-
-
 @dataclass
 class LoadedRun:
     """A run folder loaded back: its config, the model, and a function that makes its env."""
@@ -137,15 +121,11 @@ def load_model(cfg: ExperimentConfig, model_path: Path, device: str = "cpu") -> 
     from agents.algos import build_model
     from envs.factory import make_env
 
-    check_model_file(model_path)
+    check_model_zip(model_path)
     env = make_env(cfg.env.id, cfg.env.config, max_episode_steps=cfg.env.max_episode_steps)
     try:
         model = build_model(cfg, env, device=device)
-        try:
-            model.set_parameters(str(model_path), exact_match=True, device=device)
-        except (RuntimeError, ValueError, KeyError, zipfile.BadZipFile, EOFError, OSError) as exc:
-            raise UserError(f"{model_path}: parameters do not fit the model in config.yaml "
-                            f"({str(exc).splitlines()[0]})") from exc
+        load_parameters(model, model_path)
     finally:
         env.close()
     model.num_timesteps = _saved_timesteps(model_path)

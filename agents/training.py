@@ -4,6 +4,7 @@ run folder is created, so bad input leaves nothing behind."""
 
 from __future__ import annotations
 
+import csv
 import json
 import random
 import signal
@@ -22,11 +23,12 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
 from agents import checkpoints as ckpts
 from agents.algos import build_model, resolve_device
-from agents.callbacks import CheckpointCallback, PeriodicEvalCallback, ProgressBarCallback, RewardTermsCallback
-from agents.config import ExperimentConfig, dump_config
-from agents.errors import Interrupted, UserError
+from agents.callbacks import CheckpointCallback, NonFiniteCallback, NonFiniteError, PeriodicEvalCallback, ProgressBarCallback, RewardTermsCallback
+from agents.config import MAX_TRAIN_SEED, ExperimentConfig, dump_config
+from agents.errors import Interrupted, TrainingStopped, UserError
 from agents.fileio import atomic_write, atomic_write_text
 from agents.networks import count_parameters
+from agents.rng import get_rng_state, set_rng_state
 from agents.runs import provenance, run_name, write_provenance
 from agents.tracking import finish_wandb, init_wandb, make_logger
 from envs.factory import EnvConfigError, make_env, newer_version
@@ -48,11 +50,11 @@ class Built:
                 pass
 
 
-def make_train_env(cfg: ExperimentConfig) -> Any:
+def make_train_env(cfg: ExperimentConfig, env_seed: int | None = None) -> Any:
     env_fn = partial(make_env, cfg.env.id, cfg.env.config, max_episode_steps=cfg.env.max_episode_steps)
     use_subproc = cfg.env.n_envs > 1 and cfg.env.vec_env == "subproc"
     return make_vec_env(
-        env_fn, n_envs=cfg.env.n_envs, seed=cfg.train.seed,
+        env_fn, n_envs=cfg.env.n_envs, seed=cfg.train.seed if env_seed is None else env_seed,
         vec_env_cls=SubprocVecEnv if use_subproc else DummyVecEnv,
         vec_env_kwargs={"start_method": cfg.env.start_method} if use_subproc else None,
     )
@@ -63,7 +65,7 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
 
 
-def build(cfg: ExperimentConfig) -> Built:
+def build(cfg: ExperimentConfig, env_seed: int | None = None) -> Built:
     """Build the env(s), the eval env and the model; raises UserError on bad input."""
     torch.set_num_threads(cfg.train.torch_threads)
     device = str(resolve_device(cfg.train.device))
@@ -73,7 +75,7 @@ def build(cfg: ExperimentConfig) -> Built:
     except EnvConfigError as exc:
         raise UserError(str(exc)) from exc
     try:
-        env = make_train_env(cfg)
+        env = make_train_env(cfg, env_seed)
     except Exception:
         eval_env.close()
         raise
@@ -150,24 +152,56 @@ def train(cfg: ExperimentConfig, run_dir: Path | None, argv: list[str], dry_run:
         built.close()
 
 
-def _train_in(built: Built, run_dir: Path, argv: list[str], out) -> Path:
+def _counters(model: Any) -> dict[str, int]:
+    return {"num_timesteps": int(model.num_timesteps), "episode_num": int(model._episode_num),
+            "n_updates": int(model._n_updates), "n_calls": int(getattr(model, "_n_calls", 0))}
+
+
+def _restore(model: Any, ckpt: Path, state: dict) -> None:
+    """Parameters and optimizer state from the checkpoint's model.zip, counters, RNGs, buffer."""
+    ckpts.load_parameters(model, ckpt / "model.zip")
+    model.num_timesteps = state["num_timesteps"]
+    model._episode_num = state.get("episode_num", 0)
+    model._n_updates = state.get("n_updates", 0)
+    if hasattr(model, "_n_calls"):
+        model._n_calls = state.get("n_calls", 0)
+    if (ckpt / "replay_buffer.npz").exists() and getattr(model, "replay_buffer", None) is not None:
+        ckpts.load_replay_buffer(model.replay_buffer, ckpt / "replay_buffer.npz")
+    if "rng" in state:
+        set_rng_state(state["rng"])
+
+
+def _train_in(built: Built, run_dir: Path, argv: list[str], out, resume: tuple[Path, dict] | None = None) -> Path:
     cfg, model = built.cfg, built.model
     name = run_dir.name
-    atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
+    state: dict[str, Any] = {"best_return": -np.inf, "wall_s": 0.0}
+    wandb_id = None
+    if resume is None:
+        atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
+    else:
+        ckpt, saved = resume
+        _restore(model, ckpt, saved)
+        state["best_return"] = saved.get("best_return", -np.inf)
+        state["wall_s"] = float(saved.get("wall_s", 0.0))
+        wandb_id = saved.get("wandb_id")
+        name = saved.get("run_name", name)
+        truncate_metrics(run_dir / "metrics.csv", model.num_timesteps)
     tags = [cfg.algo.name, cfg.network.type, cfg.env.id, f"seed{cfg.train.seed}", *cfg.logging.tags]
     wandb_run = init_wandb(cfg.logging.wandb, run_dir, name, cfg.logging.project,
-                           cfg.logging.experiment or "default", tags, cfg.model_dump(mode="json"))
+                           cfg.logging.experiment or "default", tags, cfg.model_dump(mode="json"), run_id=wandb_id)
     counts = parameter_counts(model)
     if wandb_run is not None:
         try:
             wandb_run.summary.update({f"params/{k}": v for k, v in counts.items()})
         except Exception:  # noqa: BLE001
             pass
-    write_provenance(run_dir, provenance(argv, built.device, {
-        "run_name": name, "wandb_id": getattr(wandb_run, "id", None), "parameters": counts}))
+    info = {"run_name": name, "wandb_id": getattr(wandb_run, "id", None), "parameters": counts}
+    if resume is None:
+        write_provenance(run_dir, provenance(argv, built.device, info))
+    else:
+        _append_resume_provenance(run_dir, provenance(argv, built.device, {**info, "resumed_from": str(resume[0])}))
     model.set_logger(make_logger(run_dir, cfg.logging.tensorboard, wandb_run))
-
-    state = {"best_return": -np.inf}
+    start = time.time()
 
     def save_best(mean_return: float) -> None:
         state["best_return"] = mean_return
@@ -176,42 +210,132 @@ def _train_in(built: Built, run_dir: Path, argv: list[str], out) -> Path:
     def save_checkpoint(step: int) -> Path:
         path = ckpts.write_checkpoint(
             run_dir / "checkpoints", step, model,
-            {"num_timesteps": model.num_timesteps, "best_return": state["best_return"],
-             "wandb_id": getattr(wandb_run, "id", None), "run_name": name},
+            {**_counters(model), "best_return": state["best_return"], "wall_s": state["wall_s"] + time.time() - start,
+             "wandb_id": getattr(wandb_run, "id", None), "run_name": name, "rng": get_rng_state()},
             with_replay=cfg.algo.name == "dqn")
         ckpts.prune(run_dir / "checkpoints", cfg.train.keep_checkpoints)
         return path
 
-    callbacks = [RewardTermsCallback()]
+    callbacks = [RewardTermsCallback(wall_offset=state["wall_s"]), NonFiniteCallback()]
     if cfg.train.progress_bar:
         callbacks.append(ProgressBarCallback(cfg.train.total_timesteps))
     if cfg.train.eval_freq > 0:
-        callbacks.append(PeriodicEvalCallback(built.eval_env, cfg.train.eval_freq, cfg.train.eval_episodes, save_best))
+        callbacks.append(PeriodicEvalCallback(built.eval_env, cfg.train.eval_freq, cfg.train.eval_episodes, save_best,
+                                              best_return=state["best_return"]))
     if cfg.train.checkpoint_freq > 0:
         callbacks.append(CheckpointCallback(cfg.train.checkpoint_freq, save_checkpoint))
 
     previous = _install_sigterm()
-    start = time.time()
     try:
-        model.learn(cfg.train.total_timesteps, callback=callbacks, log_interval=cfg.train.log_interval or (4 if cfg.algo.name == "dqn" else 1),
-                    reset_num_timesteps=False)
+        remaining = cfg.train.total_timesteps - model.num_timesteps
+        if remaining > 0:
+            model.learn(remaining, callback=callbacks,
+                        log_interval=cfg.train.log_interval or (4 if cfg.algo.name == "dqn" else 1),
+                        reset_num_timesteps=False)
+        _save_model(model, run_dir / "model.zip")
+        save_checkpoint(model.num_timesteps)
     except (KeyboardInterrupt, Interrupted) as exc:
         code = exc.code if isinstance(exc, Interrupted) else 130
-        path = save_checkpoint(model.num_timesteps)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut the save short
+        path = _save_or_explain(save_checkpoint, model.num_timesteps)
         finish_wandb(wandb_run)
         print(f"\ninterrupted at step {model.num_timesteps}: checkpoint saved in {path}\n"
               f"resume with: python train.py --resume {run_dir}", file=sys.stderr)
         raise Interrupted(code) from None
+    except NonFiniteError as exc:
+        finish_wandb(wandb_run)
+        newest, _ = ckpts.latest_valid(run_dir / "checkpoints")
+        raise TrainingStopped(f"{exc}; training stopped, the last good checkpoint is "
+                              f"{newest if newest else '(none yet)'}") from None
+    except OSError as exc:
+        finish_wandb(wandb_run)
+        newest, _ = ckpts.latest_valid(run_dir / "checkpoints")
+        raise TrainingStopped(f"could not write to {run_dir} ({exc.strerror or exc}); earlier checkpoints are "
+                              f"intact (newest: {newest if newest else 'none'}); free space and resume with "
+                              f"python train.py --resume {run_dir}") from None
     finally:
         signal.signal(signal.SIGTERM, previous)
-    _save_model(model, run_dir / "model.zip")
-    save_checkpoint(model.num_timesteps)
     if not (run_dir / "best_model.zip").exists():
         _save_model(model, run_dir / "best_model.zip")
     finish_wandb(wandb_run)
-    summary = {"num_timesteps": model.num_timesteps, "wall_s": round(time.time() - start, 2),
+    wall = state["wall_s"] + time.time() - start
+    summary = {"num_timesteps": model.num_timesteps, "wall_s": round(wall, 2),
                "best_eval_return": None if not np.isfinite(state["best_return"]) else state["best_return"]}
     atomic_write_text(run_dir / "train_summary.json", json.dumps(summary, indent=2))
-    print(f"trained {model.num_timesteps} steps in {summary['wall_s']:.0f} s", file=out)
+    print(f"trained {model.num_timesteps} steps in {wall:.0f} s", file=out)
     print(f"run folder: {run_dir}", file=out)
     return run_dir
+
+
+def _save_or_explain(save: Any, step: int) -> Path | str:
+    try:
+        return save(step)
+    except OSError as exc:
+        return f"(none: saving failed: {exc.strerror or exc}; the previous checkpoint is intact)"
+
+
+def _append_resume_provenance(run_dir: Path, info: dict) -> None:
+    path = run_dir / "provenance.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        data = {}
+    data.setdefault("resumes", []).append(info)
+    atomic_write_text(path, json.dumps(data, indent=2))
+
+
+def truncate_metrics(path: Path, step: int) -> None:
+    """Drop rows logged after ``step`` (the interrupted tail), so resumed rows follow on."""
+    if not path.exists():
+        return
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        columns, rows = list(reader.fieldnames or []), list(reader)
+    kept = [r for r in rows if r.get("timesteps") and int(float(r["timesteps"])) <= step]
+    if len(kept) == len(rows):
+        return
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(kept)
+
+    atomic_write(path, write)
+
+
+def resume(run_dir: Path, argv: list[str], total_timesteps: int | None = None, out=sys.stdout) -> Path:
+    """Continue a run from its newest valid checkpoint to the configured total steps
+    (or to ``total_timesteps``, which extends a finished run)."""
+    from agents.runs import read_run_config
+
+    run_dir = Path(run_dir)
+    cfg = read_run_config(run_dir)
+    if total_timesteps is not None:
+        cfg.train.total_timesteps = total_timesteps
+    ckpt, skipped = ckpts.latest_valid(run_dir / "checkpoints")
+    for bad, problem in skipped:
+        print(f"skipping checkpoint {bad.name}: {problem}", file=sys.stderr)
+    if ckpt is None:
+        raise UserError(f"{run_dir / 'checkpoints'}: no valid checkpoint to resume from"
+                        + (f" ({len(skipped)} damaged)" if skipped else "") + "; start a new run instead")
+    try:
+        saved = json.loads((ckpt / "state.json").read_text())
+        int(saved["num_timesteps"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{ckpt / 'state.json'}: unreadable checkpoint state ({exc})") from exc
+    ckpts.check_model_zip(ckpt / "model.zip")
+    step = int(saved["num_timesteps"])
+    print(f"resuming {run_dir} from checkpoint {ckpt.name} (step {step} of {cfg.train.total_timesteps})", file=out)
+    if cfg.algo.name == "dqn" and not (ckpt / "replay_buffer.npz").exists():
+        print(f"note: {ckpt.name} holds no replay buffer (only the newest checkpoint keeps one); "
+              "DQN continues with an empty buffer", file=sys.stderr)
+    if total_timesteps is not None:
+        atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
+    # New episodes after a resume: seed the envs apart from the first start's episodes.
+    built = build(cfg, env_seed=(cfg.train.seed + step) % MAX_TRAIN_SEED)
+    print(summary_text(built), file=out)
+    try:
+        return _train_in(built, run_dir, argv, out, resume=(ckpt, saved))
+    finally:
+        built.close()
