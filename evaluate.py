@@ -1,23 +1,31 @@
-"""Evaluate a trained run: python evaluate.py RUN_DIR [--episodes N] [--video-episodes K]"""
+"""Evaluate a trained run: python evaluate.py RUN_DIR [--suite FILE] [--episodes N] [--video-episodes K]"""
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from agents.cli import Parser, run_cli
 
 
 def parse_args(argv: list[str]):
-    p = Parser(prog="evaluate.py", description="Evaluate a run folder with deterministic episodes and videos.")
+    p = Parser(prog="evaluate.py", description="Evaluate a run folder: deterministic episodes per scenario, "
+                                               "videos, metrics with 95%% CIs, and a report.")
     p.add_argument("run_dir", type=Path, help="a run folder made by train.py")
+    p.add_argument("--suite", type=Path, help="scenario suite YAML, e.g. configs/suites/highway_generalization.yaml "
+                                              "(default: the training env as one seen scenario)")
     p.add_argument("--episodes", type=int, default=20, help="episodes per scenario (default 20)")
     p.add_argument("--seed", type=int, default=0, help="picks a block of the reserved evaluation seeds (0-9)")
-    p.add_argument("--video", action=__import__("argparse").BooleanOptionalAction, default=True,
+    p.add_argument("--video", action=argparse.BooleanOptionalAction, default=True,
                    help="record mp4 rollout videos (default on)")
     p.add_argument("--video-episodes", type=int, default=2, help="episodes recorded per scenario (default 2)")
+    p.add_argument("--workers", type=int, default=1, help="parallel worker processes (same results as 1)")
+    p.add_argument("--save-rollouts", action="store_true",
+                   help="write each scenario's trajectories to eval/<suite>/rollouts/<scenario>.npz")
+    p.add_argument("--render", choices=["human"], help="watch live in a window instead (needs a display)")
     p.add_argument("--model", choices=["model", "best", "checkpoint"], default="model",
                    help="model.zip, best_model.zip, or the newest valid checkpoint")
-    p.add_argument("--name", default="train_env", help="report folder name under RUN_DIR/eval/ (default train_env)")
+    p.add_argument("--name", help="report folder under RUN_DIR/eval/ (default: the suite's name, or train_env)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
     p.add_argument("--wandb", choices=["offline", "online", "disabled"], default=None,
                    help="log an eval run to W&B (default: the run's logging.wandb)")
@@ -29,19 +37,34 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     from agents.algos import resolve_device
     from agents.errors import UserError
-    from agents.eval_run import evaluate_run
+    from agents.eval_run import Scenario, evaluate_run, render_human
     from agents.runs import read_run_config, sanitize
 
     if args.video_episodes < 0:
         raise UserError("--video-episodes must be 0 or more")
-    if sanitize(args.name) != args.name:
-        raise UserError(f"--name '{args.name}': use letters, digits, '-', '_' or '.' only")
+    scenarios, name = None, args.name or "train_env"
+    if args.suite is not None:
+        from envs.suites import load_suite
+
+        try:
+            suite = load_suite(args.suite)
+        except (ValueError, OSError) as exc:
+            raise UserError(str(exc).splitlines()[0]) from exc
+        scenarios = [Scenario(s.name, s.split, s.env_id, dict(s.env_config)) for s in suite.scenarios]
+        name = args.name or suite.name
+    if sanitize(name) != name:
+        raise UserError(f"--name '{name}': use letters, digits, '-', '_' or '.' only")
     device = str(resolve_device(args.device))
+    if args.render == "human":
+        render_human(args.run_dir, scenarios[0] if scenarios else None, args.episodes, args.seed, args.model)
+        return 0
     wandb_mode = args.wandb or read_run_config(args.run_dir).logging.wandb
-    report = evaluate_run(args.run_dir, args.name, None, args.episodes, args.seed,
+    report = evaluate_run(args.run_dir, name, scenarios, args.episodes, args.seed,
                           args.video_episodes if args.video else 0, device=device, model=args.model,
-                          wandb_mode=wandb_mode, progress=not args.no_progress)
+                          wandb_mode=wandb_mode, progress=not args.no_progress, workers=args.workers,
+                          save_rollouts=args.save_rollouts)
     print(f"report: {report}")
+    print(f"page:   {report.with_name('report.html')}")
     return 0
 
 

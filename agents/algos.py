@@ -12,7 +12,8 @@ from stable_baselines3.common.utils import get_device
 
 from agents.config import ExperimentConfig
 from agents.errors import UserError
-from agents.networks import policy_kwargs
+from agents.networks import count_parameters, policy_kwargs
+from agents.schedules import make_lr_schedule
 from agents.registry import Registry
 
 ALGORITHMS: Registry[type[BaseAlgorithm]] = Registry("algorithm", "algo.name")
@@ -34,21 +35,70 @@ def check_spaces(cfg: ExperimentConfig, action_space: gym.Space) -> None:
         )
 
 
+OPTIMIZERS: Registry[type[torch.optim.Optimizer]] = Registry("optimizer", "optim.optimizer")
+OPTIMIZERS.register("adam", torch.optim.Adam)
+OPTIMIZERS.register("adamw", torch.optim.AdamW)
+
+# SB3's optimizer epsilon where the config leaves it out (PPO's policy sets 1e-5 for Adam).
+DEFAULT_EPS = {"dqn": 1e-8, "ppo": 1e-5}
+
+
+def optimizer_kwargs(cfg: ExperimentConfig) -> dict[str, Any]:
+    """``optimizer_class`` / ``optimizer_kwargs`` for SB3's policy_kwargs from ``cfg.optim``."""
+    optim = cfg.optim
+    eps = optim.eps if optim.eps is not None else DEFAULT_EPS[cfg.algo.name]
+    return dict(
+        optimizer_class=OPTIMIZERS.get(optim.optimizer),
+        optimizer_kwargs=dict(weight_decay=optim.weight_decay, eps=eps),
+    )
+
+
 def build_model(cfg: ExperimentConfig, env: Any, device: str | torch.device = "cpu") -> BaseAlgorithm:
-    """Build the SB3 model the config describes, on ``env`` (a VecEnv or a gym.Env)."""
+    """Build the SB3 model the config describes, on ``env`` (a VecEnv or a gym.Env).
+
+    The network section becomes the policy's features extractor and heads
+    (:func:`agents.networks.policy_kwargs`); the optim section the optimizer, its weight decay
+    and the learning-rate schedule over ``algo.learning_rate``.
+    """
     check_spaces(cfg, env.action_space)
     algo_cls = ALGORITHMS.get(cfg.algo.name)
     kwargs = cfg.algo.model_dump(exclude={"name"})
+    kwargs["learning_rate"] = make_lr_schedule(cfg.optim, cfg.algo.learning_rate)
+    pkwargs = {**policy_kwargs(cfg.network, cfg.algo.name), **optimizer_kwargs(cfg)}
     try:
         return algo_cls(
             "MlpPolicy",
             env,
-            policy_kwargs=policy_kwargs(cfg.network, cfg.algo.name),
+            policy_kwargs=pkwargs,
             seed=cfg.train.seed,
             device=device,
             verbose=0,
             **kwargs,
         )
+    except UserError:
+        raise  # a network that does not fit the observation: the message names the key
     except (ValueError, AssertionError, RuntimeError) as exc:
         # SB3 and torch check spaces and shapes here; say which config section to change.
         raise UserError(f"network/algo: the model cannot be built for {cfg.env.id}: {exc}".splitlines()[0]) from exc
+
+
+def parameter_counts(model: BaseAlgorithm) -> dict[str, int]:
+    """Trainable parameters by part of the policy (DQN's target network is left out of the
+    total). PPO with separate extractors lists the actor's and the critic's."""
+    policy = model.policy
+    counts: dict[str, int] = {}
+    if hasattr(policy, "q_net"):
+        counts["total"] = count_parameters(policy.q_net)
+        counts["features_extractor"] = count_parameters(policy.q_net.features_extractor)
+        counts["q_net"] = counts["total"]
+        counts["q_net_target (copy)"] = count_parameters(policy.q_net_target)
+        return counts
+    counts["total"] = count_parameters(policy)
+    if getattr(policy, "share_features_extractor", True):
+        counts["features_extractor"] = count_parameters(policy.features_extractor)
+    else:
+        counts["pi_features_extractor"] = count_parameters(policy.pi_features_extractor)
+        counts["vf_features_extractor"] = count_parameters(policy.vf_features_extractor)
+    for name in ("mlp_extractor", "action_net", "value_net"):
+        counts[name] = count_parameters(getattr(policy, name))
+    return counts

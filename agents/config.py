@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agents.errors import UserError, did_you_mean
 
@@ -78,13 +78,75 @@ class MlpOptions(Strict):
     residual: bool = False
 
 
+class CnnOptions(Strict):
+    # Conv stack, one entry per layer in each list (the three lists have the same length).
+    channels: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [32, 64, 64])
+    kernel_sizes: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [8, 4, 3])  # [cells]
+    strides: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [4, 2, 1])  # [cells]
+    padding: int = Field(0, ge=0)  # [cells], every conv layer
+    # Linear layer after the flattened conv output; 0: no linear layer.
+    features_dim: int = Field(256, ge=0)
+    layer_norm: bool = False  # after the linear layer
+    dropout: float = Field(0.0, ge=0, lt=1)  # after the linear layer
+    # "bounds": scale each input to [0, 1] by the observation space's finite low/high (uint8
+    # frames: /255); unbounded inputs (OccupancyGrid, already clipped to [-1, 1] by highway-env)
+    # pass unchanged. "none": feed raw values.
+    input_norm: Literal["bounds", "none"] = "bounds"
+
+    @model_validator(mode="after")
+    def _same_lengths(self) -> "CnnOptions":
+        n = {len(self.channels), len(self.kernel_sizes), len(self.strides)}
+        if len(n) != 1 or not self.channels:
+            raise ValueError(
+                "channels, kernel_sizes and strides need one entry per conv layer (same non-zero length); "
+                f"got {len(self.channels)}, {len(self.kernel_sizes)}, {len(self.strides)}"
+            )
+        return self
+
+
+class AttentionOptions(Strict):
+    # Per-vehicle encoder MLP (shared by all vehicle rows); its last size is the embedding size.
+    encoder_layers: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [64, 64])
+    heads: int = Field(2, ge=1)  # attention heads; must divide the embedding size
+    # Self-attention blocks over all vehicles (residual + layer norm) before the ego attention.
+    self_attention_layers: int = Field(0, ge=0)
+    separate_ego_encoder: bool = True  # as the paper: the ego row has its own encoder
+    presence_index: int = Field(0, ge=0)  # column of the presence feature; rows < 0.5 are masked
+    layer_norm: bool = True  # residual + layer norm after the ego attention
+    dropout: float = Field(0.0, ge=0, lt=1)  # on attention weights and block outputs
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> "AttentionOptions":
+        if not self.encoder_layers:
+            raise ValueError("encoder_layers must have at least one layer (its last size is the embedding size)")
+        if self.encoder_layers[-1] % self.heads:
+            raise ValueError(
+                f"heads ({self.heads}) must divide the embedding size "
+                f"(encoder_layers[-1] = {self.encoder_layers[-1]})"
+            )
+        return self
+
+
 class NetworkConfig(Strict):
-    type: str = "mlp"  # a name from agents.networks.EXTRACTORS
+    type: str = "mlp"  # a name from agents.networks.EXTRACTORS: mlp, cnn, attention
     # Layers after the features extractor: DQN's Q-net, PPO's pi and vf heads.
     net_arch: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [256, 256])
     activation: str = "relu"  # a name from agents.networks.ACTIVATIONS
     share_features_extractor: bool = True  # PPO only: one extractor for actor and critic
     mlp: MlpOptions = Field(default_factory=MlpOptions)
+    cnn: CnnOptions = Field(default_factory=CnnOptions)
+    attention: AttentionOptions = Field(default_factory=AttentionOptions)
+
+
+class OptimConfig(Strict):
+    optimizer: Literal["adam", "adamw"] = "adam"
+    # adamw: decoupled weight decay; adam: an L2 penalty added to the gradient.
+    weight_decay: float = Field(0.0, ge=0)
+    eps: float | None = Field(None, gt=0)  # optimizer epsilon; None: SB3's (DQN 1e-8, PPO 1e-5)
+    # Shapes algo.learning_rate over training (see agents.schedules).
+    lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
+    final_lr_fraction: float = Field(0.0, ge=0, le=1)  # linear/cosine end at learning_rate x this
+    warmup_fraction: float = Field(0.0, ge=0, lt=1)  # share of training ramping the lr up from 0
 
 
 class TrainConfig(Strict):
@@ -97,7 +159,8 @@ class TrainConfig(Strict):
     eval_episodes: int = Field(5, ge=1)
     checkpoint_freq: int = Field(5_000, ge=0)  # [env steps]; 0: only the final checkpoint
     keep_checkpoints: int = Field(3, ge=1)  # newest K kept (plus the best model)
-    log_interval: int = Field(4, ge=1)  # [episodes for DQN, rollouts for PPO]
+    # [episodes for DQN, rollouts for PPO]; None: 4 episodes (DQN), every rollout (PPO)
+    log_interval: int | None = Field(None, ge=1)
     progress_bar: bool = True
 
 
@@ -120,6 +183,7 @@ class ExperimentConfig(Strict):
     env: EnvConfig = Field(default_factory=EnvConfig)
     algo: AlgoConfig = Field(default_factory=DQNConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 

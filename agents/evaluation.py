@@ -49,9 +49,11 @@ class EpisodeResult:
     distance: float = float("nan")  # [m]
     lane_changes: int = 0
     reward_terms: dict[str, float] = field(default_factory=dict)  # summed over the episode
+    trajectory: dict[str, list] | None = None  # per-step data when recorded (--save-rollouts)
 
     def row(self) -> dict[str, Any]:
         d = asdict(self)
+        d.pop("trajectory")
         d["return"] = d.pop("return_")
         d["return_per_step"] = self.return_ / max(self.length, 1)
         km = self.distance / 1000 if np.isfinite(self.distance) else float("nan")
@@ -75,10 +77,14 @@ def _ego(env: gym.Env):
     return getattr(env.unwrapped, "vehicle", None)
 
 
-def run_episode(policy: Policy, env: gym.Env, seed: int) -> EpisodeResult:
-    """One episode from ``env.reset(seed=seed)``; metrics read from ``info`` and the ego vehicle."""
+def run_episode(policy: Policy, env: gym.Env, seed: int, record: bool = False) -> EpisodeResult:
+    """One episode from ``env.reset(seed=seed)``; metrics read from ``info`` and the ego vehicle.
+    With ``record`` the per-step observations, actions, rewards and ego state are kept."""
     obs, info = env.reset(seed=seed)
     result = EpisodeResult(seed=seed)
+    traj: dict[str, list] | None = (
+        {"observations": [], "actions": [], "rewards": [], "ego_x": [], "ego_y": [], "ego_speed": []}
+        if record else None)
     ego = _ego(env)
     speeds: list[float] = []
     distance = 0.0
@@ -86,7 +92,11 @@ def run_episode(policy: Policy, env: gym.Env, seed: int) -> EpisodeResult:
     last_lane = ego.lane_index[2] if ego is not None and ego.lane_index else None
     done = False
     while not done:
-        obs, reward, terminated, truncated, info = env.step(policy(obs))
+        action = policy(obs)
+        if traj is not None:
+            traj["observations"].append(np.asarray(obs, dtype=np.float32))
+            traj["actions"].append(np.asarray(action))
+        obs, reward, terminated, truncated, info = env.step(action)
         done = bool(terminated or truncated)
         result.return_ += float(reward)
         result.length += 1
@@ -105,6 +115,12 @@ def run_episode(policy: Policy, env: gym.Env, seed: int) -> EpisodeResult:
             if last_lane is not None and lane is not None and lane != last_lane:
                 result.lane_changes += 1
             last_lane = lane
+        if traj is not None:
+            traj["rewards"].append(float(reward))
+            traj["ego_x"].append(float(ego.position[0]) if ego is not None else np.nan)
+            traj["ego_y"].append(float(ego.position[1]) if ego is not None else np.nan)
+            traj["ego_speed"].append(float(ego.speed) if ego is not None else np.nan)
+    result.trajectory = traj
     if speeds:
         result.mean_speed = float(np.mean(speeds))
         result.distance = distance
@@ -130,41 +146,6 @@ def record_videos(env: gym.Env, folder: Path, prefix: str, n_videos: int) -> gym
     if hasattr(env.unwrapped, "set_record_video_wrapper"):
         env.unwrapped.set_record_video_wrapper(video_env)  # capture intermediate frames
     return video_env
-
-
-def evaluate_scenario(
-    policy: Policy,
-    make: Callable[[str | None], gym.Env],
-    episodes: int,
-    seed_base: int,
-    video_dir: Path | None = None,
-    video_episodes: int = 0,
-    video_prefix: str = "episode",
-    on_episode: Callable[[EpisodeResult], None] | None = None,
-) -> tuple[list[dict[str, Any]], list[Path]]:
-    """Run ``episodes`` deterministic episodes with seeds ``seed_base + i``; return rows and videos."""
-    want_video = video_dir is not None and video_episodes > 0
-    n_video = min(video_episodes, episodes) if want_video else 0
-    rows = []
-
-    def run(env: gym.Env, seeds: range) -> None:
-        try:
-            for seed in seeds:
-                result = run_episode(policy, env, seed)
-                rows.append(result.row())
-                if on_episode:
-                    on_episode(result)
-        finally:
-            env.close()  # also writes the last video
-
-    if n_video:
-        # Recorded episodes on a rendering env; the rest on a plain one (no rendering cost,
-        # and highway-env would keep pushing frames into a finished recorder).
-        run(record_videos(make("rgb_array"), video_dir, video_prefix, n_video), range(seed_base, seed_base + n_video))
-    if episodes > n_video:
-        run(make(None), range(seed_base + n_video, seed_base + episodes))
-    videos = sorted(video_dir.glob(f"{video_prefix}-episode-*.mp4")) if want_video else []
-    return rows, videos
 
 
 def _finite(x: Any) -> Any:
@@ -199,19 +180,49 @@ def scenario_entry(name: str, split: str, env_id: str, env_config: dict, rows: l
     return entry
 
 
-def summary(scenarios: list[dict]) -> dict[str, Any]:
-    """Seen vs unseen means (over scenarios) of the comparable metrics, and the gap."""
-    comparable = ("return_per_step", "crash_rate", "success_rate", "mean_speed")
+# Metrics comparable across scenarios (returns are not: lengths and reward scales differ).
+COMPARABLE = {"return_per_step": "return_per_step", "crash_rate": "crashed", "success_rate": "success",
+              "mean_speed": "mean_speed"}
+
+
+def _split_values(scenarios: list[dict], split: str, key: str) -> list[np.ndarray]:
+    groups = []
+    for s in scenarios:
+        if s["split"] == split and s["status"] == "ok":
+            vals = np.array([r[key] for r in s["per_episode"] if r.get(key) is not None], dtype=float)
+            vals = vals[np.isfinite(vals)]
+            if vals.size:
+                groups.append(vals)
+    return groups
+
+
+def _bootstrap_split_means(groups: list[np.ndarray], rng: np.random.Generator, n: int) -> np.ndarray:
+    """Bootstrap distribution of the mean over scenarios of each scenario's episode mean
+    (episodes resampled within each scenario)."""
+    per_scenario = [g[rng.integers(0, g.size, size=(n, g.size))].mean(axis=1) for g in groups]
+    return np.mean(per_scenario, axis=0)
+
+
+def summary(scenarios: list[dict], n_resamples: int = 2000) -> dict[str, Any]:
+    """Seen vs unseen: each split's mean over its scenarios of the comparable metrics, and the
+    gap (seen - unseen), all with 95% bootstrap CIs (episodes resampled within scenarios)."""
     out: dict[str, Any] = {"seen": {}, "unseen": {}, "gap": {}}
-    for split in ("seen", "unseen"):
-        for metric in comparable:
-            vals = [s["metrics"][metric]["mean"] for s in scenarios
-                    if s["split"] == split and s["status"] == "ok" and metric in s["metrics"]]
-            if vals:
-                out[split][metric] = summarize(vals)
-    for metric in comparable:
-        if metric in out["seen"] and metric in out["unseen"]:
-            out["gap"][metric] = {"mean": out["seen"][metric]["mean"] - out["unseen"][metric]["mean"]}
+    for metric, key in COMPARABLE.items():
+        rng = np.random.default_rng(0)
+        boots = {}
+        for split in ("seen", "unseen"):
+            groups = _split_values(scenarios, split, key)
+            if not groups:
+                continue
+            boots[split] = _bootstrap_split_means(groups, rng, n_resamples)
+            mean = float(np.mean([g.mean() for g in groups]))
+            lo, hi = np.quantile(boots[split], [0.025, 0.975])
+            out[split][metric] = {"mean": mean, "ci95": [float(min(lo, mean)), float(max(hi, mean))],
+                                  "scenarios": len(groups)}
+        if len(boots) == 2:
+            gap = out["seen"][metric]["mean"] - out["unseen"][metric]["mean"]
+            lo, hi = np.quantile(boots["seen"] - boots["unseen"], [0.025, 0.975])
+            out["gap"][metric] = {"mean": gap, "ci95": [float(min(lo, gap)), float(max(hi, gap))]}
     return out
 
 
@@ -227,3 +238,7 @@ def write_report(out_dir: Path, run_dir: Path, suite: str, model_info: dict, sce
     path = out_dir / "report.json"
     atomic_write_text(path, json.dumps(_finite(report), indent=2))
     return path
+
+
+def read_report(path: Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())

@@ -22,12 +22,11 @@ from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
 from agents import checkpoints as ckpts
-from agents.algos import build_model, resolve_device
+from agents.algos import build_model, parameter_counts, resolve_device
 from agents.callbacks import CheckpointCallback, NonFiniteCallback, NonFiniteError, PeriodicEvalCallback, ProgressBarCallback, RewardTermsCallback
 from agents.config import MAX_TRAIN_SEED, ExperimentConfig, dump_config
 from agents.errors import Interrupted, TrainingStopped, UserError
 from agents.fileio import atomic_write, atomic_write_text
-from agents.networks import count_parameters
 from agents.rng import get_rng_state, set_rng_state
 from agents.runs import provenance, run_name, write_provenance
 from agents.tracking import finish_wandb, init_wandb, make_logger
@@ -86,19 +85,6 @@ def build(cfg: ExperimentConfig, env_seed: int | None = None) -> Built:
         eval_env.close()
         raise
     return Built(cfg=cfg, env=env, eval_env=eval_env, model=model, device=device)
-
-
-def parameter_counts(model: Any) -> dict[str, int]:
-    policy = model.policy
-    counts = {"total": count_parameters(policy)}
-    for name in ("features_extractor", "q_net", "mlp_extractor", "action_net", "value_net"):
-        module = getattr(policy, name, None)
-        if module is not None:
-            counts[name] = count_parameters(module)
-    if hasattr(policy, "q_net_target"):
-        counts["total"] -= count_parameters(policy.q_net_target)  # the target net is a copy
-        counts["q_net_target (copy)"] = count_parameters(policy.q_net_target)
-    return counts
 
 
 def summary_text(built: Built) -> str:

@@ -170,6 +170,10 @@ def check_env_config(env_id: str, config: Mapping[str, Any], key: str = "env.con
 def to_highway_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """Translate names to what highway-env expects (driver names -> class paths)."""
     out = dict(config)
+    obs = out.get("observation")
+    if isinstance(obs, Mapping) and isinstance(obs.get("observation_shape"), list):
+        # GrayscaleObservation concatenates this with a tuple; YAML can only give a list.
+        out["observation"] = {**obs, "observation_shape": tuple(obs["observation_shape"])}
     if "other_vehicles_type" in out:
         out["other_vehicles_type"] = DRIVER_TYPES[out["other_vehicles_type"]]
     return out

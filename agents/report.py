@@ -1,0 +1,154 @@
+"""Human-readable evaluation reports: ``report.md`` and a self-contained ``report.html``.
+
+The HTML page opens from disk with no server and no network: the chart is an embedded PNG
+(matplotlib) and the videos are embedded as base64 data (H.264/yuv420p mp4 plays in every
+browser); past ``MAX_EMBED_BYTES`` of video they are linked by relative path instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+from agents.evaluation import COMPARABLE, read_report
+from agents.fileio import atomic_write_text
+
+TABLE_METRICS = [("return", "return"), ("return_per_step", "return/step"), ("crash_rate", "crash rate"),
+                 ("success_rate", "success"), ("mean_speed", "speed m/s"), ("length", "length"),
+                 ("lane_changes_per_km", "lane ch./km")]
+MAX_EMBED_BYTES = 40 * 1024 * 1024
+
+
+def _fmt(stats: dict | None) -> str:
+    if not stats or stats.get("mean") is None:
+        return "-"
+    lo, hi = stats.get("ci95") or (None, None)
+    if lo is None:
+        return f"{stats['mean']:.3g}"
+    return f"{stats['mean']:.3g} [{lo:.3g}, {hi:.3g}]"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    m = report["model"]
+    lines = [f"# Evaluation: {report['suite']}", "",
+             f"Run `{report['run_dir']}`: {m['algo']} / {m['network']}, {m['timesteps']} steps on {m['train_env']}; "
+             f"created {report['created']}. Values: mean [95% CI].", "",
+             "| scenario | split | env | status | episodes | " + " | ".join(t for _, t in TABLE_METRICS) + " |",
+             "|---|---|---|---|---|" + "---|" * len(TABLE_METRICS)]
+    for s in report["scenarios"]:
+        cells = [_fmt(s["metrics"].get(k)) for k, _ in TABLE_METRICS]
+        status = s["status"] if s["status"] == "ok" else f"{s['status']}: {s.get('reason', '')}"
+        lines.append(f"| {s['name']} | {s['split']} | {s['env_id']} | {status} | {s['episodes']} | " + " | ".join(cells) + " |")
+    lines += ["", "## Seen vs unseen", "", "| metric | seen | unseen | gap (seen - unseen) |", "|---|---|---|---|"]
+    summ = report["summary"]
+    for metric in COMPARABLE:
+        if metric in summ["seen"] or metric in summ["unseen"]:
+            lines.append(f"| {metric} | {_fmt(summ['seen'].get(metric))} | {_fmt(summ['unseen'].get(metric))} | "
+                         f"{_fmt(summ['gap'].get(metric))} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(report_path: Path) -> Path:
+    path = Path(report_path).with_name("report.md")
+    atomic_write_text(path, markdown(read_report(report_path)))
+    return path
+
+
+def chart_png(report: dict[str, Any]) -> bytes:
+    """Per-scenario normalized return and crash rate with CIs, seen and unseen colored apart."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [s for s in report["scenarios"] if s["status"] == "ok"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.45 * max(len(ok), 3) + 1.2), sharey=True)
+    colors = {"seen": "#2b7bba", "unseen": "#e07b39"}
+    names = [s["name"] for s in ok]
+    for ax, (metric, title) in zip(axes, [("return_per_step", "return per step"), ("crash_rate", "crash rate")]):
+        for i, s in enumerate(ok):
+            st = s["metrics"].get(metric)
+            if not st or st.get("mean") is None:
+                continue
+            lo, hi = st["ci95"]
+            ax.barh(i, st["mean"], color=colors.get(s["split"], "grey"),
+                    xerr=[[st["mean"] - lo], [hi - st["mean"]]], capsize=3)
+        for split in ("seen", "unseen"):
+            st = report["summary"][split].get(metric)
+            if st:
+                ax.axvline(st["mean"], color=colors[split], linestyle="--", linewidth=1, label=f"{split} mean")
+        ax.set_title(title)
+        ax.set_yticks(range(len(names)), names)
+        ax.invert_yaxis()
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _video_src(run_dir: Path, rel: str, page_dir: Path, embed: bool) -> str:
+    path = run_dir / rel
+    if embed:
+        return "data:video/mp4;base64," + base64.b64encode(path.read_bytes()).decode()
+    return html.escape(str(Path(*([".."] * len(page_dir.relative_to(run_dir).parts))) / rel))
+
+
+def page(report: dict[str, Any], run_dir: Path, page_dir: Path) -> str:
+    e = html.escape
+    videos = [v for s in report["scenarios"] for v in s["videos"]]
+    embed = sum((run_dir / v).stat().st_size for v in videos if (run_dir / v).exists()) <= MAX_EMBED_BYTES
+    chart = base64.b64encode(chart_png(report)).decode()
+    m = report["model"]
+    head = "".join(f"<th>{e(t)}</th>" for t in ["scenario", "split", "env", "status", "episodes",
+                                                 *[t for _, t in TABLE_METRICS]])
+    rows = []
+    for s in report["scenarios"]:
+        status = e(s["status"]) if s["status"] == "ok" else f"{e(s['status'])}: {e(s.get('reason', ''))}"
+        cells = "".join(f"<td>{e(_fmt(s['metrics'].get(k)))}</td>" for k, _ in TABLE_METRICS)
+        rows.append(f"<tr class='{e(s['split'])}'><td>{e(s['name'])}</td><td>{e(s['split'])}</td>"
+                    f"<td>{e(s['env_id'])}</td><td>{status}</td><td>{s['episodes']}</td>{cells}</tr>")
+    summ = report["summary"]
+    srows = "".join(
+        f"<tr><td>{e(k)}</td><td>{e(_fmt(summ['seen'].get(k)))}</td><td>{e(_fmt(summ['unseen'].get(k)))}</td>"
+        f"<td>{e(_fmt(summ['gap'].get(k)))}</td></tr>" for k in COMPARABLE if k in summ["seen"] or k in summ["unseen"])
+    players = []
+    for s in report["scenarios"]:
+        for v in s["videos"][:1]:
+            players.append(f"<figure><figcaption>{e(s['name'])} ({e(s['split'])})</figcaption>"
+                           f"<video controls muted loop preload='auto' width='600' "
+                           f"src='{_video_src(run_dir, v, page_dir, embed)}'></video></figure>")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>laneforge evaluation: {e(report['suite'])}</title>
+<style>
+body{{font-family:system-ui,sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse;font-size:13px}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}} tr.unseen td:nth-child(2){{color:#c05a1a}}
+tr.seen td:nth-child(2){{color:#1f5f96}} figure{{display:inline-block;margin:8px}} img{{max-width:100%}}
+</style></head><body>
+<h1>Evaluation: {e(report['suite'])}</h1>
+<p>Run <code>{e(report['run_dir'])}</code>: {e(m['algo'])} / {e(m['network'])}, {m['timesteps']} steps on
+{e(m['train_env'])}. Created {e(report['created'])}. Values are mean [95% bootstrap CI].</p>
+<h2>Scenarios</h2>
+<table id="scenarios"><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>
+<h2>Seen vs unseen</h2>
+<table id="summary"><thead><tr><th>metric</th><th>seen</th><th>unseen</th><th>gap (seen - unseen)</th></tr></thead>
+<tbody>{srows}</tbody></table>
+<p><img alt="seen vs unseen chart" src="data:image/png;base64,{chart}"></p>
+<h2>Rollouts</h2>
+{''.join(players) or '<p>No videos were recorded.</p>'}
+</body></html>
+"""
+
+
+def write_html(report_path: Path) -> Path:
+    report = read_report(report_path)
+    page_dir = Path(report_path).parent
+    path = page_dir / "report.html"
+    atomic_write_text(path, page(report, Path(report["run_dir"]), page_dir))
+    return path

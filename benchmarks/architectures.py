@@ -1,0 +1,280 @@
+"""Architecture matters: DQN on intersection-v0 with the mlp, cnn and attention networks.
+
+Each (network, seed) trains for the same budget from configs/intersection_dqn_<network>.yaml,
+then is evaluated deterministically over the same evaluation episodes (seeds from the range
+reserved for evaluation). Reported per network: success rate (arrived, not crashed) and
+return, mean over seeds with a 95% Student-t CI across seeds; a ranking is printed only for
+pairs whose CIs do not overlap.
+
+    python benchmarks/architectures.py --budget 40000 --seeds 0 1 2 --episodes 100 --jobs 2
+    python benchmarks/architectures.py --summary              # table of what is in the JSON
+    python benchmarks/architectures.py --smoke                # 300 steps, 1 seed, 5 episodes
+
+Resumable and incremental: every finished run is written at once to the results JSON (default
+benchmarks/results/architectures.json, keyed by network/budget/seed) and skipped when run
+again; more seeds extend it; a larger --episodes evaluates the saved model (--models-dir)
+on the missing episodes only. The full budget takes hours on 2 cores (intersection-v0 trains at
+about 8-15 env-steps/s): run it where the CPUs are free.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from datetime import datetime, timezone
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("WANDB_ERROR_REPORTING", "false")
+
+NETWORKS = ("mlp", "cnn", "attention")
+DEFAULT_RESULTS = ROOT / "benchmarks" / "results" / "architectures.json"
+DEFAULT_MODELS = ROOT / "runs" / "benchmarks" / "architectures"  # runs/ is git-ignored
+# Two-sided 95% Student-t quantiles by degrees of freedom (no scipy dependency).
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
+       10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 25: 2.060, 30: 2.042}
+
+
+def t95(df: int) -> float:
+    keys = [k for k in sorted(T95) if k <= df]
+    return T95[keys[-1]] if keys else float("nan")
+
+
+def mean_ci(values: list[float]) -> dict[str, Any]:
+    """Mean and 95% Student-t CI across seeds (None bounds with one seed)."""
+    n = len(values)
+    if n == 0:
+        return {"mean": None, "ci95": [None, None], "n": 0}
+    mean = sum(values) / n
+    if n == 1:
+        return {"mean": mean, "ci95": [None, None], "n": 1}
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = t95(n - 1) * sd / math.sqrt(n)
+    return {"mean": mean, "ci95": [mean - half, mean + half], "n": n}
+
+
+def run_key(network: str, budget: int, seed: int) -> str:
+    return f"{network}/budget{budget}/seed{seed}"
+
+
+# ------------------------------------------------------------------ one run (in a worker)
+
+
+def episode_success(row: dict[str, Any]) -> float:
+    """intersection-v0 has no 'success' in info: arrived at the exit without crashing."""
+    arrived = (row.get("reward_terms") or {}).get("arrived_reward", 0.0) > 0
+    return float(arrived and not row["crashed"])
+
+
+def evaluate(model: Any, cfg: Any, seeds: range) -> list[dict[str, Any]]:
+    from agents.evaluation import model_policy, run_episode
+    from envs.factory import make_env
+
+    env = make_env(cfg.env.id, cfg.env.config, max_episode_steps=cfg.env.max_episode_steps)
+    policy = model_policy(model, deterministic=True)
+    rows = []
+    try:
+        for seed in seeds:
+            row = run_episode(policy, env, seed).row()
+            rows.append({"seed": seed, "return": row["return"], "length": row["length"],
+                         "crashed": bool(row["crashed"]), "success": episode_success(row)})
+    finally:
+        env.close()
+    return rows
+
+
+def one_run(network: str, seed: int, budget: int, episodes: int, config_dir: str, models_dir: str | None,
+            previous: dict[str, Any] | None) -> dict[str, Any]:
+    """Train (or reload) one (network, seed) and evaluate the missing episodes."""
+    import torch
+
+    from agents.algos import parameter_counts
+    from agents.config import load_config
+    from agents.evaluation import FINAL_EVAL_SEED_BASE
+    from agents.training import build
+
+    cfg = load_config(Path(config_dir) / f"intersection_dqn_{network}.yaml",
+                      [f"train.total_timesteps={budget}", f"train.seed={seed}", "train.progress_bar=false",
+                       "logging.wandb=disabled"])
+    model_path = Path(models_dir) / f"{network}_budget{budget}_seed{seed}.zip" if models_dir else None
+    built = build(cfg)
+    try:
+        model = built.model
+        record = dict(previous) if previous else {}
+        if previous and model_path is not None and model_path.exists():
+            model.set_parameters(str(model_path))
+        else:
+            t0 = time.perf_counter()
+            model.learn(budget)
+            record = {"network": network, "seed": seed, "budget": budget, "episodes_trained": model._episode_num,
+                      "train_wall_s": round(time.perf_counter() - t0, 1),
+                      "env_steps_per_s": round(model.num_timesteps / (time.perf_counter() - t0), 2),
+                      "parameters": parameter_counts(model), "torch_threads": torch.get_num_threads(),
+                      "config": f"configs/intersection_dqn_{network}.yaml", "per_episode": []}
+            if model_path is not None:
+                model_path.parent.mkdir(parents=True, exist_ok=True)
+                model.save(model_path)
+        done = len(record["per_episode"])
+        t0 = time.perf_counter()
+        record["per_episode"] += evaluate(model, cfg, range(FINAL_EVAL_SEED_BASE + done, FINAL_EVAL_SEED_BASE + episodes))
+        record["eval_wall_s"] = round(record.get("eval_wall_s", 0.0) + time.perf_counter() - t0, 1)
+    finally:
+        built.close()
+    rows = record["per_episode"]
+    record["episodes"] = len(rows)
+    record["success_rate"] = sum(r["success"] for r in rows) / len(rows)
+    record["crash_rate"] = sum(r["crashed"] for r in rows) / len(rows)
+    record["return"] = sum(r["return"] for r in rows) / len(rows)
+    record["finished_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return record
+
+
+# ------------------------------------------------------------------ results file and summary
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    if path.exists():
+        return json.loads(path.read_text())
+    return {"benchmark": "architectures", "runs": {}}
+
+
+def save_results(path: Path, results: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=1))
+    os.replace(tmp, path)
+
+
+def summarize(results: dict[str, Any], budget: int | None = None) -> dict[str, Any]:
+    """Per network and budget: success rate and return across seeds, with 95% CIs."""
+    groups: dict[tuple[str, int], list[dict]] = {}
+    for run in results["runs"].values():
+        if budget is None or run["budget"] == budget:
+            groups.setdefault((run["network"], run["budget"]), []).append(run)
+    out = {}
+    for (network, b), runs in sorted(groups.items()):
+        out[f"{network}/budget{b}"] = {
+            "network": network, "budget": b, "seeds": sorted(r["seed"] for r in runs),
+            "episodes_per_seed": min(r["episodes"] for r in runs),
+            "success_rate": mean_ci([r["success_rate"] for r in runs]),
+            "return": mean_ci([r["return"] for r in runs]),
+            "crash_rate": mean_ci([r["crash_rate"] for r in runs]),
+            "train_wall_s": mean_ci([r["train_wall_s"] for r in runs]),
+        }
+    return out
+
+
+def separated(a: dict, b: dict) -> bool:
+    lo_a, hi_a = a["ci95"]
+    lo_b, hi_b = b["ci95"]
+    if None in (lo_a, hi_a, lo_b, hi_b):
+        return False
+    return lo_a > hi_b or lo_b > hi_a
+
+
+def _fmt(m: dict, digits: int = 2) -> str:
+    if m["mean"] is None:
+        return "-"
+    lo, hi = m["ci95"]
+    ci = f" [{lo:.{digits}f}, {hi:.{digits}f}]" if lo is not None else " (1 seed, no CI)"
+    return f"{m['mean']:.{digits}f}{ci}"
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    lines = ["| network | budget [steps] | seeds | episodes/seed | success rate [95% CI] | return [95% CI] "
+             "| crash rate | train time/run [s] |",
+             "|---|---|---|---|---|---|---|---|"]
+    for s in summary.values():
+        lines.append(f"| {s['network']} | {s['budget']} | {len(s['seeds'])} | {s['episodes_per_seed']} "
+                     f"| {_fmt(s['success_rate'])} | {_fmt(s['return'])} | {_fmt(s['crash_rate'])} "
+                     f"| {_fmt(s['train_wall_s'], 0)} |")
+    claims = []
+    items = list(summary.values())
+    for i, a in enumerate(items):
+        for b in items[i + 1:]:
+            if a["budget"] != b["budget"]:
+                continue
+            for metric in ("success_rate", "return"):
+                if separated(a[metric], b[metric]):
+                    hi, lo = (a, b) if a[metric]["mean"] > b[metric]["mean"] else (b, a)
+                    claims.append(f"- {metric}: {hi['network']} > {lo['network']} at {a['budget']} steps (CIs separate)")
+    lines.append("")
+    lines += claims or ["- no pair's 95% CIs separate: no ranking is claimed"]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ CLI
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=NETWORKS)
+    p.add_argument("--seeds", nargs="+", type=int, help="training seeds (default 0 1 2)")
+    p.add_argument("--budget", type=int, help="env steps per run (default 40000: the paper's ~4000 episodes)")
+    p.add_argument("--episodes", type=int, help="deterministic evaluation episodes per run (default 100)")
+    p.add_argument("--jobs", type=int, default=1, help="runs at a time (each in its own process)")
+    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    p.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS,
+                   help="where trained models are kept, so more evaluation episodes need no retraining")
+    p.add_argument("--config-dir", type=Path, default=ROOT / "configs")
+    p.add_argument("--summary", action="store_true", help="print the table of the results file and exit")
+    p.add_argument("--smoke", action="store_true",
+                   help="default to 300 steps, seed 0, 5 episodes, into architectures_smoke.json: proves the script runs")
+    args = p.parse_args(argv)
+    defaults = (300, [0], 5) if args.smoke else (40_000, [0, 1, 2], 100)
+    for name, value in zip(("budget", "seeds", "episodes"), defaults):
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.smoke:
+        if args.results == DEFAULT_RESULTS:
+            args.results = DEFAULT_RESULTS.with_name("architectures_smoke.json")
+        if args.models_dir == DEFAULT_MODELS:
+            args.models_dir = DEFAULT_MODELS.with_name("architectures_smoke")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    results = load_results(args.results)
+    if not args.summary:
+        results.setdefault("machine", {}).update({
+            "platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()})
+        if args.smoke:
+            results["label"] = "SMOKE RUN: proves the script works; tiny budget, not a result"
+        todo = []
+        for network in args.networks:
+            for seed in args.seeds:
+                prev = results["runs"].get(run_key(network, args.budget, seed))
+                if prev is None or prev["episodes"] < args.episodes:
+                    todo.append((network, seed, prev))
+        print(f"{len(todo)} runs to do ({args.budget} steps, {args.episodes} episodes each); results: {args.results}")
+        ctx = get_context("spawn")
+        with ProcessPoolExecutor(max_workers=max(1, args.jobs), mp_context=ctx) as pool:
+            futures = {pool.submit(one_run, n, s, args.budget, args.episodes, str(args.config_dir),
+                                   str(args.models_dir) if args.models_dir else None, prev): (n, s)
+                       for n, s, prev in todo}
+            for fut in as_completed(futures):
+                network, seed = futures[fut]
+                record = fut.result()
+                results["runs"][run_key(network, args.budget, seed)] = record
+                results["summary"] = summarize(results)
+                results["updated_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+                save_results(args.results, results)
+                print(f"done {network} seed {seed}: success {record['success_rate']:.2f}, return "
+                      f"{record['return']:.2f}, train {record['train_wall_s']:.0f} s", flush=True)
+    print(markdown(summarize(results, None)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
