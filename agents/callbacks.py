@@ -77,28 +77,42 @@ class ProgressBarCallback(BaseCallback):
             self.progress.stop()
 
 
-class PeriodicEvalCallback(BaseCallback):
+class EveryNStepsCallback(BaseCallback):
+    """Calls ``fire()`` each time the env-step count crosses a multiple of ``freq``
+    (n_envs > 1 steps several at once, so equality checks would miss some)."""
+
+    def __init__(self, freq: int) -> None:
+        super().__init__()
+        self.freq = freq
+        self._next = 0
+
+    def _on_training_start(self) -> None:
+        self._next = (self.num_timesteps // self.freq + 1) * self.freq
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self._next += self.freq * ((self.num_timesteps - self._next) // self.freq + 1)
+            self.fire()
+        return True
+
+    def fire(self) -> None:
+        raise NotImplementedError
+
+
+class PeriodicEvalCallback(EveryNStepsCallback):
     """Deterministic evaluation every ``eval_freq`` env steps on a separate env, with seeds
     reserved for it; logs ``eval/...`` and keeps the best model (by mean return)."""
 
     def __init__(self, eval_env: Any, eval_freq: int, n_episodes: int,
                  on_best: Callable[[float], None], best_return: float = -np.inf) -> None:
-        super().__init__()
+        super().__init__(eval_freq)
         self.eval_env = eval_env
-        self.eval_freq = eval_freq
         self.n_episodes = n_episodes
         self.on_best = on_best
         self.best_return = best_return
-        self._next = None
 
-    def _on_training_start(self) -> None:
-        self._next = (self.num_timesteps // self.eval_freq + 1) * self.eval_freq
-
-    def _on_step(self) -> bool:
-        if self.num_timesteps >= self._next:
-            self._next += self.eval_freq
-            self.evaluate()
-        return True
+    def fire(self) -> None:
+        self.evaluate()
 
     def evaluate(self) -> dict:
         policy = model_policy(self.model, deterministic=True)
@@ -115,23 +129,15 @@ class PeriodicEvalCallback(BaseCallback):
         return metrics
 
 
-class CheckpointCallback(BaseCallback):
+class CheckpointCallback(EveryNStepsCallback):
     """Calls ``save(step)`` every ``freq`` env steps (the run decides what a checkpoint holds)."""
 
     def __init__(self, freq: int, save: Callable[[int], Path]) -> None:
-        super().__init__()
-        self.freq = freq
+        super().__init__(freq)
         self.save = save
-        self._next = None
 
-    def _on_training_start(self) -> None:
-        self._next = (self.num_timesteps // self.freq + 1) * self.freq
-
-    def _on_step(self) -> bool:
-        if self.num_timesteps >= self._next:
-            self._next += self.freq
-            self.save(self.num_timesteps)
-        return True
+    def fire(self) -> None:
+        self.save(self.num_timesteps)
 
 
 class NonFiniteError(RuntimeError):

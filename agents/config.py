@@ -26,6 +26,9 @@ class Strict(BaseModel):
 
 class EnvConfig(Strict):
     id: str = "highway-fast-v0"
+    # Train on a suite's seen scenario instead of naming id/config: "SUITE.yaml:SCENARIO"
+    # (e.g. configs/suites/highway_generalization.yaml:highway_fast); env.config still overrides.
+    scenario: str | None = None
     # highway-env's own config dict; keys checked against the env class's default_config().
     config: dict[str, Any] = Field(default_factory=dict)
     n_envs: int = Field(1, ge=1, le=256)  # parallel training envs
@@ -289,6 +292,8 @@ def _check_names(cfg: ExperimentConfig) -> None:
 
     EXTRACTORS.get(cfg.network.type)
     ACTIVATIONS.get(cfg.network.activation)
+    if cfg.env.scenario is not None:
+        _resolve_scenario(cfg.env)
     try:
         check_env_config(cfg.env.id, cfg.env.config)
     except EnvConfigError as exc:
@@ -300,6 +305,29 @@ def _check_names(cfg: ExperimentConfig) -> None:
                 f"algo.batch_size ({cfg.algo.batch_size}) is larger than one rollout "
                 f"(algo.n_steps x env.n_envs = {rollout}); lower it or raise algo.n_steps"
             )
+
+
+def _resolve_scenario(env: EnvConfig) -> None:
+    """Fill env.id and env.config from a suite's seen scenario (env.config keys win)."""
+    from envs.suites import load_suite
+
+    suite_path, sep, name = env.scenario.rpartition(":")
+    if not sep or not suite_path or not name:
+        raise UserError(f"env.scenario: '{env.scenario}' should be SUITE.yaml:SCENARIO, "
+                        "e.g. configs/suites/highway_generalization.yaml:highway_fast")
+    try:
+        scenario = load_suite(suite_path).get(name)
+    except (ValueError, OSError) as exc:
+        raise UserError(f"env.scenario: {str(exc).splitlines()[0]}") from exc
+    if scenario.split != "seen":
+        raise UserError(f"env.scenario: '{name}' is an unseen scenario of {suite_path}; train only on seen ones")
+    if "id" in env.model_fields_set and env.id != scenario.env_id:
+        raise UserError(f"env.id '{env.id}' and env.scenario ('{scenario.env_id}') disagree; give one of them")
+    env.id = scenario.env_id
+    env.config = {**scenario.env_config, **env.config}
+    # Resolved: the run's config.yaml holds id and config, so it does not depend on the suite
+    # file staying where it was (the command line in provenance.json still names it).
+    env.scenario = None
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:

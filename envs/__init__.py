@@ -5,7 +5,17 @@ from __future__ import annotations
 import gymnasium as gym
 
 NAMESPACE = "laneforge"
-_REGISTRATIONS: list[dict] = []
+# One dict of gymnasium.register kwargs per env; each env module adds its own entry here.
+_REGISTRATIONS: list[dict] = [
+    {  # batched highway-env highway (autoreset_mode SAME_STEP: see FastHighwayVectorEnv.metadata)
+        "id": "laneforge/FastHighway-v0",
+        "entry_point": "envs.fast_highway:FastHighwayEnv",
+        "vector_entry_point": "envs.fast_highway:FastHighwayVectorEnv",
+    },
+    {"id": "laneforge/WorkZone-v0", "entry_point": "envs.work_zone:WorkZoneEnv"},
+    {"id": "laneforge/RandomizedHighway-v0", "entry_point": "envs.randomized_highway:RandomizedHighwayEnv"},
+    {"id": "laneforge/EmergencyBraking-v0", "entry_point": "envs.emergency_braking:EmergencyBrakingEnv"},
+]
 
 
 def register_envs() -> None:

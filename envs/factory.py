@@ -21,6 +21,7 @@ from highway_env.envs.common import action as hw_action
 from highway_env.envs.common import observation as hw_obs
 
 import envs  # noqa: F401  (registers the laneforge/ ids)
+from envs.drivers import DRIVER_CLASS_PATHS
 
 
 class EnvConfigError(ValueError):
@@ -38,6 +39,7 @@ DRIVER_TYPES: dict[str, str] = {
     "linear": "highway_env.vehicle.behavior.LinearVehicle",
     "aggressive": "highway_env.vehicle.behavior.AggressiveVehicle",
     "defensive": "highway_env.vehicle.behavior.DefensiveVehicle",
+    **DRIVER_CLASS_PATHS,  # laneforge's IDM/MOBIL profiles: idm_normal, idm_aggressive, idm_defensive
 }
 _DRIVER_BY_PATH = {path: name for name, path in DRIVER_TYPES.items()}
 

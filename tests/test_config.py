@@ -99,3 +99,15 @@ def test_round_trip_of_resolved_config(tmp_path):
     cfg = load_config(ROOT / "configs/highway_ppo.yaml", ["algo.gamma=0.9"])
     again = parse_config(yaml.safe_load(dump_config(cfg)))
     assert again == cfg
+
+
+def test_env_scenario_names_a_seen_suite_scenario():
+    cfg = load_config(ROOT / "configs/highway_dqn.yaml",
+                      ["env.scenario=configs/suites/smoke.yaml:highway_small", "env.config.duration=7"])
+    assert cfg.env.id == "highway-fast-v0"
+    assert cfg.env.config == {"vehicles_count": 5, "duration": 7}  # env.config wins over the scenario
+    assert cfg.env.scenario is None  # resolved into id/config
+    with pytest.raises(UserError, match="unseen scenario"):
+        load_config(ROOT / "configs/highway_dqn.yaml", ["env.scenario=configs/suites/smoke.yaml:work_zone_small"])
+    with pytest.raises(UserError, match="did you mean 'highway_small'"):
+        load_config(ROOT / "configs/highway_dqn.yaml", ["env.scenario=configs/suites/smoke.yaml:highway_smal"])

@@ -1,0 +1,198 @@
+"""Configuration of FastHighway: highway-env's keys plus the batched simulator's own.
+
+The defaults are highway-env 1.12's ``highway-fast-v0`` (``HighwayEnvFast.default_config()``);
+:func:`highway_v0_config` gives the overrides that turn it into ``highway-v0``. Every key is
+checked at construction: an unknown key, or a value this simulator cannot honour, is a
+``ValueError`` that names the key and says what to do.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+IDM_PATH = "highway_env.vehicle.behavior.IDMVehicle"
+BACKENDS = ("numpy", "torch")
+DEVICES = ("cpu", "cuda")
+KINEMATIC_FEATURES = (
+    "presence", "x", "y", "vx", "vy", "heading", "cos_h", "sin_h",
+    "cos_d", "sin_d", "long_off", "lat_off", "ang_off",
+)
+OBSERVATION_KEYS = {
+    "type", "features", "vehicles_count", "features_range", "absolute", "order", "normalize",
+    "clip", "see_behind", "observe_intentions", "include_obstacles",
+}
+ACTION_KEYS = {"type", "longitudinal", "lateral", "target_speeds"}
+
+
+def default_config() -> dict[str, Any]:
+    """highway-fast-v0's configuration, plus ``backend``, ``device`` and ``traffic_collisions``."""
+    return {
+        "observation": {"type": "Kinematics"},
+        "action": {"type": "DiscreteMetaAction"},
+        "simulation_frequency": 5,  # [Hz] integration steps per simulated second
+        "policy_frequency": 1,  # [Hz] decisions per simulated second
+        "other_vehicles_type": IDM_PATH,  # only IDM traffic is simulated
+        "screen_width": 600,  # [px]
+        "screen_height": 150,  # [px]
+        "centering_position": [0.3, 0.5],
+        "scaling": 5.5,  # [px/m]
+        "show_trajectories": False,
+        "render_agent": True,
+        "offscreen_rendering": None,
+        "manual_control": False,
+        "real_time_rendering": False,
+        "neighbour_vehicles_connected_lanes": False,
+        "lanes_count": 3,
+        "vehicles_count": 20,  # other vehicles besides the ego
+        "controlled_vehicles": 1,
+        "initial_lane_id": None,
+        "duration": 30,  # [s]
+        "ego_spacing": 1.5,
+        "vehicles_density": 1,
+        "collision_reward": -1,
+        "right_lane_reward": 0.1,
+        "high_speed_reward": 0.4,
+        "lane_change_reward": 0,
+        "reward_speed_range": [20, 30],  # [m/s]
+        "normalize_reward": True,
+        "offroad_terminal": False,
+        # FastHighway's own keys
+        "traffic_collisions": False,  # highway-fast-v0 checks only the ego; highway-v0 all pairs
+        "backend": "numpy",  # "numpy" or "torch"
+        "device": "cpu",  # "cpu" or "cuda" (torch backend only)
+    }
+
+
+def highway_v0_config() -> dict[str, Any]:
+    """Overrides that make FastHighway simulate ``highway-v0`` instead of ``highway-fast-v0``."""
+    return {
+        "simulation_frequency": 15,
+        "lanes_count": 4,
+        "vehicles_count": 50,
+        "duration": 40,
+        "ego_spacing": 2,
+        "traffic_collisions": True,
+    }
+
+
+def _suggest(name: str, options) -> str:
+    match = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def _positive_int(config: Mapping[str, Any], key: str, minimum: int = 1) -> None:
+    value = config[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"config['{key}'] must be an integer >= {minimum}, got {value!r}")
+
+
+def resolve_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Defaults updated with ``config`` (nested observation/action merged), all keys checked."""
+    resolved = default_config()
+    for key, value in (config or {}).items():
+        if key not in resolved:
+            raise ValueError(
+                f"config['{key}']: unknown key for laneforge/FastHighway-v0{_suggest(key, resolved)}; "
+                f"valid keys: {', '.join(sorted(resolved))}"
+            )
+        resolved[key] = copy.deepcopy(value)
+    validate_config(resolved)
+    return resolved
+
+
+def validate_config(config: Mapping[str, Any]) -> None:
+    """Raise ValueError naming the first key FastHighway cannot honour."""
+    _positive_int(config, "lanes_count")
+    _positive_int(config, "vehicles_count")
+    _positive_int(config, "simulation_frequency")
+    _positive_int(config, "policy_frequency")
+    if config["simulation_frequency"] % config["policy_frequency"]:
+        raise ValueError(
+            "config['simulation_frequency'] must be a multiple of config['policy_frequency'] "
+            f"(got {config['simulation_frequency']} and {config['policy_frequency']})"
+        )
+    if config["controlled_vehicles"] != 1:
+        raise ValueError("config['controlled_vehicles']: FastHighway simulates exactly 1 ego; set it to 1")
+    if config["other_vehicles_type"] not in (IDM_PATH, "idm"):
+        raise ValueError(
+            f"config['other_vehicles_type']: FastHighway simulates IDM traffic only, got "
+            f"{config['other_vehicles_type']!r}; use 'idm' ({IDM_PATH})"
+        )
+    if config["neighbour_vehicles_connected_lanes"]:
+        raise ValueError("config['neighbour_vehicles_connected_lanes']: only False (highway-v0's value) is supported")
+    lane = config["initial_lane_id"]
+    if lane is not None and not (isinstance(lane, int) and 0 <= lane < config["lanes_count"]):
+        raise ValueError(f"config['initial_lane_id'] must be None or in [0, lanes_count), got {lane!r}")
+    if not config["vehicles_density"] > 0:
+        raise ValueError(f"config['vehicles_density'] must be > 0, got {config['vehicles_density']!r}")
+    low, high = config["reward_speed_range"]
+    if not high > low:
+        raise ValueError(f"config['reward_speed_range'] must be [low, high] with high > low, got {[low, high]}")
+    if config["backend"] not in BACKENDS:
+        raise ValueError(
+            f"config['backend']: unknown backend {config['backend']!r}{_suggest(config['backend'], BACKENDS)}; "
+            f"valid: {', '.join(BACKENDS)}"
+        )
+    _check_device(config)
+    _check_observation(config["observation"])
+    _check_action(config["action"])
+
+
+def _check_device(config: Mapping[str, Any]) -> None:
+    device = str(config["device"])
+    if device.split(":")[0] not in DEVICES:
+        raise ValueError(f"config['device']: unknown device {device!r}; valid: cpu, cuda")
+    if device == "cpu":
+        return
+    if config["backend"] != "torch":
+        raise ValueError(f"config['device'] = {device!r} needs config['backend'] = 'torch'")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ValueError(
+            f"config['device'] = {device!r} but torch sees no CUDA GPU; use device 'cpu' on this machine"
+        )
+
+
+def _check_observation(obs: Any) -> None:
+    if not isinstance(obs, Mapping) or obs.get("type", "Kinematics") != "Kinematics":
+        raise ValueError(
+            f"config['observation']: FastHighway supports only {{'type': 'Kinematics', ...}}, got {obs!r}"
+        )
+    for key in obs:
+        if key not in OBSERVATION_KEYS:
+            raise ValueError(
+                f"config['observation']['{key}']: unknown Kinematics parameter{_suggest(key, OBSERVATION_KEYS)}; "
+                f"valid: {', '.join(sorted(OBSERVATION_KEYS))}"
+            )
+    for feature in obs.get("features") or ():
+        if feature not in KINEMATIC_FEATURES:
+            raise ValueError(
+                f"config['observation']['features']: unknown feature {feature!r}; valid: {', '.join(KINEMATIC_FEATURES)}"
+            )
+    if obs.get("order", "sorted") not in ("sorted", "shuffled"):
+        raise ValueError("config['observation']['order'] must be 'sorted' or 'shuffled'")
+    count = obs.get("vehicles_count", 5)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"config['observation']['vehicles_count'] must be an integer >= 1, got {count!r}")
+
+
+def _check_action(action: Any) -> None:
+    if not isinstance(action, Mapping) or action.get("type") != "DiscreteMetaAction":
+        raise ValueError(
+            f"config['action']: FastHighway supports only {{'type': 'DiscreteMetaAction', ...}}, got {action!r}"
+        )
+    for key in action:
+        if key not in ACTION_KEYS:
+            raise ValueError(
+                f"config['action']['{key}']: unknown DiscreteMetaAction parameter{_suggest(key, ACTION_KEYS)}; "
+                f"valid: {', '.join(sorted(ACTION_KEYS))}"
+            )
+    if not (action.get("longitudinal", True) or action.get("lateral", True)):
+        raise ValueError("config['action']: at least one of 'longitudinal' or 'lateral' must be True")
+    speeds = action.get("target_speeds")
+    if speeds is not None and len(speeds) < 2:
+        raise ValueError("config['action']['target_speeds'] needs at least 2 speeds [m/s]")

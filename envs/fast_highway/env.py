@@ -1,0 +1,314 @@
+"""Gymnasium interfaces of FastHighway: a VectorEnv stepping B envs at once, and a single Env.
+
+``gymnasium.make_vec("laneforge/FastHighway-v0", num_envs=B, config=...)`` builds
+:class:`FastHighwayVectorEnv` (same-step autoreset: a finished env is reset inside ``step``,
+its last observation and info in ``infos["final_obs"]`` / ``infos["final_info"]``);
+``gymnasium.make("laneforge/FastHighway-v0", config=...)`` builds :class:`FastHighwayEnv`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+from highway_env.envs.common.action import DiscreteMetaAction
+from highway_env.vehicle.controller import MDPVehicle
+
+from . import observe
+from .config import default_config, resolve_config
+from .sim import SimParams, SimState, simulate, spawn
+from .xp import make_ops
+
+_CODE = {"LANE_LEFT": 0, "IDLE": 1, "LANE_RIGHT": 2, "FASTER": 3, "SLOWER": 4}
+
+
+def _action_codes(action_config: Mapping[str, Any]) -> np.ndarray:
+    longi, lat = action_config.get("longitudinal", True), action_config.get("lateral", True)
+    table = (DiscreteMetaAction.ACTIONS_ALL if longi and lat
+             else DiscreteMetaAction.ACTIONS_LONGI if longi else DiscreteMetaAction.ACTIONS_LAT)
+    return np.array([_CODE[table[i]] for i in range(len(table))], np.int64)
+
+
+def _check_num_envs(num_envs: Any) -> int:
+    if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+        raise ValueError(f"num_envs must be an integer >= 1 (the batch size B), got {num_envs!r}")
+    return int(num_envs)
+
+
+class FastHighwayCore:
+    """The batched simulator with highway-env's episode logic; numpy in, numpy out.
+
+    ``state`` holds backend arrays (numpy, or torch tensors on ``config["device"]``); the
+    methods return numpy arrays whatever the backend.
+    """
+
+    def __init__(self, num_envs: int, config: Mapping[str, Any] | None = None) -> None:
+        self.num_envs = _check_num_envs(num_envs)
+        self.config = resolve_config(config)
+        self.xp = make_ops(self.config["backend"], str(self.config["device"]))
+        speeds = self.config["action"].get("target_speeds")
+        self.params = SimParams(
+            lanes=self.config["lanes_count"],
+            vehicles=self.config["vehicles_count"] + 1,
+            simulation_frequency=self.config["simulation_frequency"],
+            policy_frequency=self.config["policy_frequency"],
+            traffic_collisions=bool(self.config["traffic_collisions"]),
+            target_speeds=(np.array(speeds, dtype=np.float64) if speeds is not None
+                           else MDPVehicle.DEFAULT_TARGET_SPEEDS.copy()),
+            ego_spacing=float(self.config["ego_spacing"]),
+            vehicles_density=float(self.config["vehicles_density"]),
+            initial_lane_id=self.config["initial_lane_id"],
+            xp=self.xp,
+        )
+        self.codes = _action_codes(self.config["action"])
+        self._codes_xp = self.xp.asarray(self.codes)
+        self.observer = observe.KinematicsObserver(self.config["observation"], self.params.lanes)
+        self.rng = np.random.default_rng()
+        self.state = spawn(self.params, self.rng, self.num_envs).to(self.xp)
+
+    def seed(self, seed: int | list[int] | None) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def set_state(self, state: SimState) -> None:
+        """Replace the scene by a numpy state (e.g. from :func:`state_from_highway`)."""
+        self.state = state.to(self.xp)
+
+    def reset_envs(self, mask: np.ndarray | None = None) -> None:
+        """Fresh scenes for envs ``mask`` (all by default)."""
+        if mask is None:
+            self.state = spawn(self.params, self.rng, self.num_envs).to(self.xp)
+            return
+        count = int(mask.sum())
+        if count:
+            fresh = spawn(self.params, self.rng, count).to(self.xp)
+            self.state.assign(self.xp.asarray(mask), fresh)
+
+    def observe(self, rows: np.ndarray | None = None) -> np.ndarray:
+        rows = None if rows is None else self.xp.asarray(rows)
+        return self.observer.observe(self.xp, self.state, rows, self.rng)
+
+    def step(self, actions: np.ndarray, on_frame=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """One policy step of every env: (reward, terminated, truncated, info), numpy arrays."""
+        actions = np.asarray(actions).reshape(self.num_envs).astype(np.int64)
+        if actions.size and (actions.min() < 0 or actions.max() >= len(self.codes)):
+            raise ValueError(f"actions must be integers in [0, {len(self.codes)}), got {actions}")
+        simulate(self.state, self.params, self._codes_xp[self.xp.asarray(actions)], on_frame)
+        info = self._info()
+        rew = self.xp.to_numpy(observe.reward(self._terms, self.config))
+        term = self.xp.to_numpy(observe.terminated(self.xp, self.state, self.config))
+        trunc = self.xp.to_numpy(observe.truncated(self.state, self.config))
+        info["action"] = actions.copy()
+        return rew.astype(np.float64), term, trunc, info
+
+    def _info(self) -> dict[str, Any]:
+        xp, s = self.xp, self.state
+        self._terms = observe.reward_terms(xp, s, self.config)
+        return {"speed": xp.to_numpy(s.speed[:, 0]).copy(), "crashed": xp.to_numpy(s.crashed[:, 0]).copy(),
+                "rewards": {k: xp.to_numpy(v).copy() for k, v in self._terms.items()}}
+
+    def info_at_reset(self) -> dict[str, Any]:
+        return self._info()
+
+
+def _check_options(options: dict | None) -> None:
+    if options:
+        raise ValueError(
+            f"reset(options={options!r}): FastHighway takes no reset options; to change the config "
+            "(highway-env's options['config']), build a new env with that config"
+        )
+
+
+def _masked(info: dict[str, Any], mask: np.ndarray) -> dict[str, Any]:
+    """Gymnasium vector info layout: every key paired with a boolean ``_key`` mask."""
+    out: dict[str, Any] = {}
+    for key, value in info.items():
+        out[key] = _masked(value, mask) if isinstance(value, dict) else value
+        out[f"_{key}"] = mask.copy()
+    return out
+
+
+class _Renderer:
+    """Draws one env of the batch with highway-env's own viewer (mirrors its state)."""
+
+    def __init__(self, core: FastHighwayCore) -> None:
+        import highway_env  # noqa: F401  (registers highway-env ids)
+
+        keys = ("screen_width", "screen_height", "centering_position", "scaling", "show_trajectories",
+                "render_agent", "offscreen_rendering", "lanes_count", "simulation_frequency",
+                "policy_frequency")
+        hw_config = {k: core.config[k] for k in keys}
+        hw_config["vehicles_count"] = 1
+        self.hw_env = gym.make("highway-v0", config=hw_config, render_mode="rgb_array").unwrapped
+        self.core = core
+
+    def frame(self, b: int) -> np.ndarray:
+        from .bridge import load_into_highway
+
+        load_into_highway(self.core.state.row_numpy(self.core.xp, b), 0, self.core.params, self.hw_env)
+        return self.hw_env.render()
+
+    def close(self) -> None:
+        self.hw_env.close()
+
+
+class FastHighwayVectorEnv(VectorEnv):
+    """B highway envs stepped at once on arrays; same-step autoreset."""
+
+    metadata = {"render_modes": ["rgb_array"], "autoreset_mode": AutoresetMode.SAME_STEP, "render_fps": 2}
+
+    def __init__(self, num_envs: int = 1, config: Mapping[str, Any] | None = None,
+                 render_mode: str | None = None, max_episode_steps: int | None = None) -> None:
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.core = FastHighwayCore(num_envs, config)
+        self.config = self.core.config
+        self.num_envs = self.core.num_envs
+        self.render_mode = render_mode
+        self.max_episode_steps = max_episode_steps
+        self.metadata = dict(self.metadata, render_fps=2 * self.config["policy_frequency"])
+        self.single_observation_space = self.core.observer.space()
+        self.single_action_space = spaces.Discrete(len(self.core.codes))
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._steps = np.zeros(self.num_envs, np.int64)
+        self._renderer: _Renderer | None = None
+
+    @classmethod
+    def default_config(cls) -> dict[str, Any]:
+        return default_config()
+
+    def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
+        _check_options(options)
+        if isinstance(seed, (list, tuple)):
+            seed = None if seed[0] is None else list(seed)
+        if seed is not None:
+            self.core.seed(seed)
+            self.single_action_space.seed(seed if isinstance(seed, int) else seed[0])
+            self.action_space.seed(seed if isinstance(seed, int) else seed[0])
+        self.core.reset_envs()
+        self._steps[:] = 0
+        info = _masked(self.core.info_at_reset(), np.ones(self.num_envs, bool))
+        return self.core.observe(), info
+
+    def step(self, actions):
+        rew, term, trunc, info = self.core.step(actions)
+        self._steps += 1
+        if self.max_episode_steps is not None:
+            trunc = trunc | (self._steps >= self.max_episode_steps)
+        obs = self.core.observe()
+        done = term | trunc
+        infos = _masked(info, np.ones(self.num_envs, bool))
+        if done.any():
+            final_obs = np.full(self.num_envs, None, dtype=object)
+            for b in np.nonzero(done)[0]:
+                final_obs[b] = obs[b].copy()
+            infos["final_obs"], infos["_final_obs"] = final_obs, done.copy()
+            infos["final_info"], infos["_final_info"] = _masked(info, done), done.copy()
+            self.core.reset_envs(done)
+            self._steps[done] = 0
+            obs[done] = self.core.observe(np.nonzero(done)[0])
+        return obs, rew.astype(np.float64), term, trunc, infos
+
+    def render(self) -> np.ndarray | None:
+        """rgb_array frame of env 0."""
+        return self.render_env(0)
+
+    def render_env(self, index: int) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        if self._renderer is None:
+            self._renderer = _Renderer(self.core)
+        return self._renderer.frame(index)
+
+    def close_extras(self, **kwargs: Any) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+
+class FastHighwayEnv(gym.Env):
+    """One FastHighway env (a batch of one) with highway-env's Env interface."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 2}
+
+    def __init__(self, config: Mapping[str, Any] | None = None, render_mode: str | None = None) -> None:
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.core = FastHighwayCore(1, config)
+        self.config = self.core.config
+        self.render_mode = render_mode
+        self.metadata = dict(self.metadata, render_fps=2 * self.config["policy_frequency"])
+        self.observation_space = self.core.observer.space()
+        self.action_space = spaces.Discrete(len(self.core.codes))
+        self._renderer: _Renderer | None = None
+        self._record_video_wrapper: Any = None
+
+    @classmethod
+    def default_config(cls) -> dict[str, Any]:
+        return default_config()
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        _check_options(options)
+        if seed is not None:
+            self.core.seed(seed)
+        self.core.reset_envs()
+        return self.core.observe()[0], _first(self.core.info_at_reset())
+
+    @property
+    def vehicle(self) -> EgoView:
+        """The ego's kinematics (what highway-env's ``env.vehicle`` offers evaluation code)."""
+        s = self.core.state.row_numpy(self.core.xp, 0)
+        return EgoView(position=np.array([s.x[0, 0], s.y[0, 0]]), heading=float(s.heading[0, 0]),
+                       speed=float(s.speed[0, 0]), lane_index=("0", "1", int(s.lane[0, 0])),
+                       crashed=bool(s.crashed[0, 0]))
+
+    def set_record_video_wrapper(self, wrapper: Any) -> None:
+        """As highway-env: capture intermediate simulation frames into a RecordVideo wrapper."""
+        self._record_video_wrapper = wrapper
+        self.metadata = dict(self.metadata, render_fps=2 * self.config["simulation_frequency"])
+        wrapper.frames_per_sec = self.metadata["render_fps"]
+
+    def _capture_frame(self) -> None:
+        if self._record_video_wrapper is not None and self.render_mode == "rgb_array":
+            self._record_video_wrapper._capture_frame()
+
+    def step(self, action):
+        rew, term, trunc, info = self.core.step(np.array([int(action)]), on_frame=self._capture_frame)
+        info = _first(info)
+        info["action"] = int(action)
+        return self.core.observe()[0], float(rew[0]), bool(term[0]), bool(trunc[0]), info
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        if self._renderer is None:
+            self._renderer = _Renderer(self.core)
+        return self._renderer.frame(0)
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+
+@dataclass(frozen=True)
+class EgoView:
+    """Read-only ego kinematics, shaped like highway-env's Vehicle attributes."""
+
+    position: np.ndarray
+    heading: float
+    speed: float
+    lane_index: tuple[str, str, int]
+    crashed: bool
+
+
+def _first(info: dict[str, Any]) -> dict[str, Any]:
+    return {k: _first(v) if isinstance(v, dict) else v[0].item() for k, v in info.items()}
+

@@ -1,0 +1,139 @@
+"""Kinematics observation, rewards and episode ends of FastHighway, batched.
+
+Mirrors highway-env 1.12: ``KinematicObservation.observe`` (ego row in absolute coordinates,
+up to ``vehicles_count - 1`` nearest vehicles within 200 m, sorted by longitudinal distance,
+relative coordinates, lmap to [-1, 1] and clip, zero rows for absent vehicles, float32) and
+``HighwayEnv._rewards`` / ``_reward`` / ``_is_terminated`` / ``_is_truncated``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from .sim import LANE_LENGTH, LANE_WIDTH, MAX_SPEED, V_LENGTH, SimState, wrap_to_pi
+
+PERCEPTION_DISTANCE = 5.0 * MAX_SPEED  # AbstractEnv.PERCEPTION_DISTANCE
+RELATIVE = ("x", "y", "vx", "vy")
+
+
+class KinematicsObserver:
+    """Batched KinematicObservation with highway-env's parameters and defaults."""
+
+    def __init__(self, config: Mapping[str, Any], lanes: int) -> None:
+        self.features = list(config.get("features") or ["presence", "x", "y", "vx", "vy"])
+        self.vehicles_count = int(config.get("vehicles_count", 5))
+        self.features_range = config.get("features_range") or {
+            "x": [-5.0 * MAX_SPEED, 5.0 * MAX_SPEED],
+            "y": [-LANE_WIDTH * lanes, LANE_WIDTH * lanes],
+            "vx": [-2 * MAX_SPEED, 2 * MAX_SPEED],
+            "vy": [-2 * MAX_SPEED, 2 * MAX_SPEED],
+        }
+        self.absolute = bool(config.get("absolute", False))
+        self.order = config.get("order", "sorted")
+        self.normalize = bool(config.get("normalize", True))
+        self.clip = bool(config.get("clip", True))
+        self.see_behind = bool(config.get("see_behind", False))
+
+    def space(self) -> spaces.Box:
+        return spaces.Box(shape=(self.vehicles_count, len(self.features)), low=-np.inf, high=np.inf,
+                          dtype=np.float32)
+
+    @staticmethod
+    def _features(xp, s: SimState, rows, idx) -> dict[str, Any]:
+        """Vehicle.to_dict() of vehicles idx[b, k] of envs ``rows`` (B, K)."""
+        take = lambda a: xp.take_along_axis(a[rows], idx, axis=1)  # noqa: E731
+        x, y, h, v, lane = take(s.x), take(s.y), take(s.heading), take(s.speed), take(s.lane)
+        c, sn = xp.cos(h), xp.sin(h)
+        zero = x * 0.0
+        return {
+            "presence": zero + 1.0, "x": x, "y": y, "vx": v * c, "vy": v * sn, "heading": h,
+            "cos_h": c, "sin_h": sn, "cos_d": zero, "sin_d": zero, "long_off": x,
+            "lat_off": y - LANE_WIDTH * lane, "ang_off": wrap_to_pi(xp, h),
+        }
+
+    def observe(self, xp, s: SimState, rows=None, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Observation of envs ``rows`` (all by default): numpy (len(rows), vehicles_count, F) float32."""
+        rows = xp.arange(s.x.shape[0]) if rows is None else rows
+        x, y = s.x[rows], s.y[rows]
+        B, N = x.shape
+        dx, dy = x - x[:, :1], y - y[:, :1]
+        visible = xp.sqrt(dx * dx + dy * dy) < PERCEPTION_DISTANCE
+        visible[:, 0] = False
+        if not self.see_behind:
+            visible &= -2 * V_LENGTH < dx
+        key = xp.where(visible, xp.abs(dx), float("inf"))
+        count = min(self.vehicles_count - 1, N - 1)
+        order = xp.argsort_stable(key, axis=1)[:, :count]
+        present = xp.take_along_axis(visible, order, axis=1)
+        ego = self._features(xp, s, rows, xp.zeros((B, 1), np.int64))
+        others = self._features(xp, s, rows, order)
+        columns = []
+        for name in self.features:
+            col_ego, col = ego[name], others[name]
+            if name in RELATIVE and not self.absolute:
+                col = col - col_ego
+            col = xp.concatenate([col_ego, col], axis=1)
+            if self.normalize and name in self.features_range:
+                low, high = self.features_range[name]
+                col = -1 + (col - low) * 2 / (high - low)
+                if self.clip:
+                    col = xp.clip(col, -1, 1)
+            columns.append(col)
+        rows_present = xp.concatenate([xp.full((B, 1), True, np.bool_), present], axis=1)
+        block = xp.where(rows_present[..., None], xp.stack(columns, axis=-1), 0.0)
+        out = np.zeros((B, self.vehicles_count, len(self.features)), np.float32)
+        out[:, : count + 1] = xp.to_numpy(block).astype(np.float32)
+        if self.order == "shuffled" and rng is not None:
+            for b in range(B):
+                rng.shuffle(out[b, 1:])
+        return out
+
+
+REWARD_TERMS = ("collision_reward", "right_lane_reward", "high_speed_reward", "on_road_reward")
+
+
+def on_road(xp, s: SimState):
+    """Ego's lane.on_lane(position) (margin 0)."""
+    x, y, lane = s.x[:, 0], s.y[:, 0], s.lane[:, 0]
+    return (xp.abs(y - LANE_WIDTH * lane) <= LANE_WIDTH / 2) & (-V_LENGTH <= x) & (x < LANE_LENGTH + V_LENGTH)
+
+
+def reward_terms(xp, s: SimState, config: Mapping[str, Any]) -> dict[str, Any]:
+    """HighwayEnv._rewards for every env."""
+    lanes = config["lanes_count"]
+    forward_speed = s.speed[:, 0] * xp.cos(s.heading[:, 0])
+    low, high = config["reward_speed_range"]
+    scaled = 0 + (forward_speed - low) * (1 - 0) / (high - low)
+    return {
+        "collision_reward": xp.astype(s.crashed[:, 0], np.float64),
+        "right_lane_reward": xp.astype(s.target_lane[:, 0], np.float64) / max(lanes - 1, 1),
+        "high_speed_reward": xp.clip(scaled, 0, 1),
+        "on_road_reward": xp.astype(on_road(xp, s), np.float64),
+    }
+
+
+def reward(terms: Mapping[str, np.ndarray], config: Mapping[str, Any]) -> np.ndarray:
+    """HighwayEnv._reward: weighted sum, lmap to [0, 1] when normalize_reward, times on_road."""
+    total = sum(config.get(name, 0) * value for name, value in terms.items())
+    if config["normalize_reward"]:
+        low = config["collision_reward"]
+        high = config["high_speed_reward"] + config["right_lane_reward"]
+        total = 0 + (total - low) * (1 - 0) / (high - low)
+    return total * terms["on_road_reward"]
+
+
+def terminated(xp, s: SimState, config: Mapping[str, Any]):
+    """HighwayEnv._is_terminated: crashed, or off-road when offroad_terminal."""
+    done = xp.copy(s.crashed[:, 0])
+    if config["offroad_terminal"]:
+        done = done | ~on_road(xp, s)
+    return done
+
+
+def truncated(s: SimState, config: Mapping[str, Any]):
+    """HighwayEnv._is_truncated: time >= duration."""
+    return s.time >= config["duration"]

@@ -1,0 +1,197 @@
+"""Scenario suites: named lists of env scenarios, each tagged ``seen`` or ``unseen``.
+
+A suite file (``configs/suites/*.yaml``) is data only::
+
+    name: highway_generalization        # optional; default: the file's stem
+    description: free text              # optional
+    scenarios:
+      - name: dense_traffic             # unique in the suite; letters, digits, _ . -
+        env_id: highway-fast-v0         # a registered id (highway-env's or laneforge/)
+        split: unseen                   # seen (inside the training distribution) | unseen
+        env_config: {vehicles_density: 2.0}   # overrides of the env's default_config()
+
+:func:`load_suite` checks everything it can without building an env: unknown keys, types,
+duplicate names, the env id, every ``env_config`` key (``envs.factory.check_env_config``),
+and, for envs whose class offers ``check_config`` (the laneforge envs), the values. A bad
+file raises :class:`SuiteError` (a ``ValueError``) naming the file and the key path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from envs.drivers import suggest
+from envs.factory import EnvConfigError, check_env_config, env_class
+
+SPLITS = ("seen", "unseen")
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+class SuiteError(ValueError):
+    """A suite file that cannot be used; the message names the file and the key path."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One evaluation scenario: an env id with config overrides and a split tag."""
+
+    name: str
+    split: Literal["seen", "unseen"]
+    env_id: str
+    env_config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A named, validated list of scenarios (names are unique)."""
+
+    name: str
+    scenarios: tuple[Scenario, ...]
+    description: str = ""
+    path: Path | None = None
+
+    def names(self) -> list[str]:
+        return [s.name for s in self.scenarios]
+
+    def split(self, split: str) -> list[Scenario]:
+        if split not in SPLITS:
+            raise ValueError(f"split: must be one of {', '.join(SPLITS)}, got {split!r}")
+        return [s for s in self.scenarios if s.split == split]
+
+    @property
+    def seen(self) -> list[Scenario]:
+        return self.split("seen")
+
+    @property
+    def unseen(self) -> list[Scenario]:
+        return self.split("unseen")
+
+    def get(self, name: str) -> Scenario:
+        for s in self.scenarios:
+            if s.name == name:
+                return s
+        raise ValueError(f"scenario: no scenario '{name}' in suite '{self.name}'{suggest(name, self.names())}; "
+                         f"valid: {', '.join(self.names())}")
+
+
+# ---------------------------------------------------------------- schema
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _ScenarioModel(_Strict):
+    name: str
+    env_id: str
+    split: Literal["seen", "unseen"]
+    env_config: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("must be a non-empty name of letters, digits, '_', '.' or '-'")
+        return v
+
+
+class _SuiteModel(_Strict):
+    name: str | None = None
+    description: str = ""
+    scenarios: list[_ScenarioModel] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        if v is not None and not _NAME.match(v):
+            raise ValueError("must be a non-empty name of letters, digits, '_', '.' or '-'")
+        return v
+
+
+def _loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _format(exc: ValidationError, source: str) -> str:
+    err = exc.errors()[0]
+    loc = tuple(err["loc"])
+    path = _loc(loc)
+    if err["type"] == "extra_forbidden":
+        model = _ScenarioModel if "scenarios" in loc[:1] else _SuiteModel
+        return f"{source}: {path}: unknown key{suggest(loc[-1], model.model_fields)}; " \
+               f"valid keys: {', '.join(model.model_fields)}"
+    if err["type"] == "missing":
+        return f"{source}: {path}: missing required key"
+    if err["type"] == "literal_error":
+        return f"{source}: {path}: must be one of {', '.join(SPLITS)} (got {err.get('input')!r})"
+    value = err.get("input")
+    shown = "" if isinstance(value, Mapping) else f" (got {value!r})"
+    return f"{source}: {path}: {err['msg']}{shown}"
+
+
+# ---------------------------------------------------------------- loading
+
+
+def check_scenario_config(env_id: str, env_config: Mapping[str, Any], key: str) -> None:
+    """Check an env id and its overrides without building the env (EnvConfigError on failure)."""
+    check_env_config(env_id, env_config, key=key)
+    cls = env_class(env_id)
+    checker = getattr(cls, "check_config", None)
+    if checker is not None:
+        try:
+            checker(env_config)
+        except ValueError as exc:
+            raise EnvConfigError(f"{key}.{exc}") from exc
+
+
+def parse_suite(data: Any, source: str = "suite", default_name: str = "suite") -> Suite:
+    """Validate already-parsed YAML data; errors name ``source`` and the key path."""
+    if not isinstance(data, Mapping):
+        raise SuiteError(f"{source}: the top level must be a mapping with a 'scenarios' list")
+    try:
+        model = _SuiteModel.model_validate(dict(data))
+    except ValidationError as exc:
+        raise SuiteError(_format(exc, source)) from None
+    seen_names: set[str] = set()
+    scenarios = []
+    for i, sc in enumerate(model.scenarios):
+        key = f"scenarios[{i}]"
+        if sc.name in seen_names:
+            raise SuiteError(f"{source}: {key}.name: duplicate scenario name '{sc.name}'")
+        seen_names.add(sc.name)
+        try:
+            check_scenario_config(sc.env_id, sc.env_config, key=f"{key}.env_config")
+        except EnvConfigError as exc:
+            msg = str(exc)
+            if msg.startswith("env.id"):
+                msg = f"{key}.env_id{msg[len('env.id'):]}"
+            raise SuiteError(f"{source}: {msg}") from None
+        scenarios.append(Scenario(name=sc.name, split=sc.split, env_id=sc.env_id, env_config=dict(sc.env_config)))
+    return Suite(name=model.name or default_name, scenarios=tuple(scenarios), description=model.description)
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Read and validate a suite YAML file (see the module docstring for the format)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SuiteError(f"suite file not found: {path} (e.g. configs/suites/highway_generalization.yaml)")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SuiteError(f"cannot read suite file {path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise SuiteError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+    suite = parse_suite(data, source=str(path), default_name=path.stem)
+    return Suite(name=suite.name, scenarios=suite.scenarios, description=suite.description, path=path)
