@@ -6,6 +6,8 @@ from pathlib import Path
 
 from agents.cli import Parser, run_cli
 
+EXPERIMENT_FLAGS = ("seeds", "grid", "name", "backend", "workers", "ray_address", "gpus_per_trial", "storage", "sweep")
+
 
 def parse_args(argv: list[str]):
     p = Parser(prog="train.py", description="Train a DQN or PPO driving agent from a YAML config.")
@@ -19,7 +21,26 @@ def parse_args(argv: list[str]):
     p.add_argument("--wandb", choices=["offline", "online", "disabled"], help="overrides logging.wandb")
     p.add_argument("--dry-run", action="store_true", help="validate, build env and model, print a summary, exit")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted config overrides, e.g. algo.learning_rate=1e-4")
+    x = p.add_argument_group("experiments (runs/<EXP>/<run>/ per grid value x seed; see README)")
+    x.add_argument("--seeds", metavar="RANGE", help="seeds of an experiment: 0-4, 0,2,5 or 0-2,7")
+    x.add_argument("--grid", action="append", metavar="KEY=V1,V2", help="a config key and its values (repeatable)")
+    x.add_argument("--name", metavar="EXP", help="experiment name (default: logging.experiment, the config's name)")
+    x.add_argument("--backend", choices=["sequential", "process", "ray"], help="default: sequential, process with --workers")
+    x.add_argument("--workers", type=int, metavar="N", help="CPUs to fill (a run counts env.n_envs)")
+    x.add_argument("--ray-address", metavar="HOST:PORT", help="an existing Ray cluster (or auto); default: a private local instance")
+    x.add_argument("--gpus-per-trial", type=float, metavar="F", help="Ray: GPU (fraction) reserved per run")
+    x.add_argument("--storage", type=Path, metavar="PATH", help="root of experiment folders (default runs/; shared storage on a multi-node cluster)")
+    x.add_argument("--sweep", type=Path, metavar="FILE", help="a search from configs/sweeps/*.yaml through Ray Tune")
     args = p.parse_intermixed_args(argv)  # KEY=VALUE may come before or after the flags
+    args.experiment = any(getattr(args, k) is not None for k in EXPERIMENT_FLAGS)
+    if args.experiment:
+        if args.resume is not None or args.run_dir is not None:
+            p.error("--resume and --run-dir are for single runs; rerun an experiment's command to resume it")
+        if args.seed is not None and args.seeds is not None:
+            p.error("give --seeds (an experiment) or --seed (one run), not both")
+        if args.config is None and args.sweep is None:
+            p.error("--config is required (or --sweep FILE)")
+        return args
     if args.resume is not None:
         extra = [o for o in args.overrides if not o.startswith("train.total_timesteps=")]
         if args.config or args.seed is not None or args.device or args.run_dir or args.wandb or args.dry_run or extra:
@@ -31,6 +52,10 @@ def parse_args(argv: list[str]):
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.experiment:
+        from agents.experiments import run_experiment
+
+        return run_experiment(args, ["train.py", *argv])
     from agents.config import load_config, parse_config
     from agents.training import resume, train
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.utils import set_random_seed
-from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
 
 from agents import checkpoints as ckpts
 from agents.algos import build_model, parameter_counts, resolve_device
@@ -30,7 +30,7 @@ from agents.fileio import atomic_write, atomic_write_text
 from agents.rng import get_rng_state, set_rng_state
 from agents.runs import provenance, run_name, write_provenance
 from agents.tracking import finish_wandb, init_wandb, make_logger
-from envs.factory import EnvConfigError, make_env, newer_version
+from envs.factory import EnvConfigError, make_batched_vec_env, make_env, newer_version
 
 
 @dataclass
@@ -50,10 +50,14 @@ class Built:
 
 
 def make_train_env(cfg: ExperimentConfig, env_seed: int | None = None) -> Any:
+    seed = cfg.train.seed if env_seed is None else env_seed
+    batched = make_batched_vec_env(cfg.env.id, cfg.env.n_envs, cfg.env.config, seed, cfg.env.max_episode_steps)
+    if batched is not None:  # all envs in one array simulator, no subprocesses
+        return VecMonitor(batched)
     env_fn = partial(make_env, cfg.env.id, cfg.env.config, max_episode_steps=cfg.env.max_episode_steps)
     use_subproc = cfg.env.n_envs > 1 and cfg.env.vec_env == "subproc"
     return make_vec_env(
-        env_fn, n_envs=cfg.env.n_envs, seed=cfg.train.seed if env_seed is None else env_seed,
+        env_fn, n_envs=cfg.env.n_envs, seed=seed,
         vec_env_cls=SubprocVecEnv if use_subproc else DummyVecEnv,
         vec_env_kwargs={"start_method": cfg.env.start_method} if use_subproc else None,
     )
@@ -75,6 +79,9 @@ def build(cfg: ExperimentConfig, env_seed: int | None = None) -> Built:
         raise UserError(str(exc)) from exc
     try:
         env = make_train_env(cfg, env_seed)
+    except EnvConfigError as exc:
+        eval_env.close()
+        raise UserError(str(exc)) from exc
     except Exception:
         eval_env.close()
         raise
@@ -87,10 +94,16 @@ def build(cfg: ExperimentConfig, env_seed: int | None = None) -> Built:
     return Built(cfg=cfg, env=env, eval_env=eval_env, model=model, device=device)
 
 
+def _vec_kind(built: Built) -> str:
+    if isinstance(built.env, VecMonitor):
+        return "one batched simulator"
+    return built.cfg.env.vec_env if built.cfg.env.n_envs > 1 else "in-process"
+
+
 def summary_text(built: Built) -> str:
     cfg, model = built.cfg, built.model
     lines = [
-        f"env          {cfg.env.id}  x{cfg.env.n_envs} ({cfg.env.vec_env if cfg.env.n_envs > 1 else 'in-process'})",
+        f"env          {cfg.env.id}  x{cfg.env.n_envs} ({_vec_kind(built)})",
         f"observation  {built.env.observation_space}",
         f"action       {built.env.action_space}",
         f"algorithm    {cfg.algo.name}  network {cfg.network.type}  net_arch {cfg.network.net_arch}  "
@@ -117,7 +130,7 @@ def _install_sigterm() -> Any:
 
 
 def train(cfg: ExperimentConfig, run_dir: Path | None, argv: list[str], dry_run: bool = False,
-          out=sys.stdout) -> Path | None:
+          out=sys.stdout, extra_callbacks: list | None = None) -> Path | None:
     """Train as configured; returns the run folder (None for a dry run)."""
     built = build(cfg)
     print(summary_text(built), file=out)
@@ -133,7 +146,7 @@ def train(cfg: ExperimentConfig, run_dir: Path | None, argv: list[str], dry_run:
         raise UserError(f"--run-dir {run_dir} exists and is not empty; choose a new folder (or --resume it)")
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return _train_in(built, run_dir, argv, out)
+        return _train_in(built, run_dir, argv, out, extra_callbacks=extra_callbacks)
     finally:
         built.close()
 
@@ -157,7 +170,8 @@ def _restore(model: Any, ckpt: Path, state: dict) -> None:
         set_rng_state(state["rng"])
 
 
-def _train_in(built: Built, run_dir: Path, argv: list[str], out, resume: tuple[Path, dict] | None = None) -> Path:
+def _train_in(built: Built, run_dir: Path, argv: list[str], out, resume: tuple[Path, dict] | None = None,
+              extra_callbacks: list | None = None) -> Path:
     cfg, model = built.cfg, built.model
     name = run_dir.name
     state: dict[str, Any] = {"best_return": -np.inf, "wall_s": 0.0}
@@ -210,6 +224,7 @@ def _train_in(built: Built, run_dir: Path, argv: list[str], out, resume: tuple[P
                                               best_return=state["best_return"]))
     if cfg.train.checkpoint_freq > 0:
         callbacks.append(CheckpointCallback(cfg.train.checkpoint_freq, save_checkpoint))
+    callbacks.extend(extra_callbacks or [])  # e.g. agents.tune_hook.ReportCallback
 
     previous = _install_sigterm()
     try:

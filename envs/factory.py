@@ -121,7 +121,7 @@ def _check_typed_section(section: Any, types: Mapping[str, type], key: str, defa
     if not isinstance(section, Mapping):
         raise EnvConfigError(f"{key}: expected a mapping with a 'type' key, got {section!r}")
     type_name = section.get("type", default_type)
-    if type_name not in types:
+    if not isinstance(type_name, str) or type_name not in types:
         raise EnvConfigError(
             f"{key}.type: unknown type '{type_name}'{_suggest(type_name, types)}; "
             f"valid: {', '.join(types)}"
@@ -162,7 +162,7 @@ def check_env_config(env_id: str, config: Mapping[str, Any], key: str = "env.con
                              defaults["action"].get("type", ""))
     if "other_vehicles_type" in config:
         name = config["other_vehicles_type"]
-        if name not in DRIVER_TYPES:
+        if not isinstance(name, str) or name not in DRIVER_TYPES:
             raise EnvConfigError(
                 f"{key}.other_vehicles_type: unknown driver type '{name}'{_suggest(name, DRIVER_TYPES)}; "
                 f"use a name, one of: {', '.join(DRIVER_TYPES)} (import paths are not accepted)"
@@ -204,4 +204,20 @@ def make_env(
             warnings.simplefilter("ignore", DeprecationWarning)
             return gym.make(env_id, **kwargs)
     except (ValueError, TypeError, KeyError) as exc:
+        raise EnvConfigError(f"env.config: {env_id} rejected its config: {exc}") from exc
+
+
+def make_batched_vec_env(env_id: str, n_envs: int, config: Mapping[str, Any] | None, seed: int | None,
+                         max_episode_steps: int | None = None) -> Any | None:
+    """An SB3 VecEnv that steps all ``n_envs`` as one batch, for ids that have one
+    (laneforge/FastHighway-v0); None for every other id (they use subprocess/dummy VecEnvs)."""
+    if env_id != "laneforge/FastHighway-v0":
+        return None
+    from envs.fast_highway import make_sb3_vec_env
+
+    config = dict(config or {})
+    check_env_config(env_id, config)
+    try:
+        return make_sb3_vec_env(n_envs, config, seed, max_episode_steps=max_episode_steps)
+    except (ValueError, TypeError) as exc:
         raise EnvConfigError(f"env.config: {env_id} rejected its config: {exc}") from exc

@@ -239,7 +239,7 @@ _KEYS = st.sampled_from([
 ])
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=int(os.environ.get("LANEFORGE_FUZZ_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(mutations=st.lists(st.tuples(_KEYS, _VALUES), min_size=1, max_size=3))
 def test_config_fuzzer_never_tracebacks(mutations, capsys):
     """Random mutations of a valid config either load (dry run) or fail with exit 2 and a message."""

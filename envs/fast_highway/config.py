@@ -171,7 +171,8 @@ def _check_observation(obs: Any) -> None:
     for feature in obs.get("features") or ():
         if feature not in KINEMATIC_FEATURES:
             raise ValueError(
-                f"config['observation']['features']: unknown feature {feature!r}; valid: {', '.join(KINEMATIC_FEATURES)}"
+                f"config['observation']['features']: unknown feature {feature!r}; "
+                f"valid: {', '.join(KINEMATIC_FEATURES)}"
             )
     if obs.get("order", "sorted") not in ("sorted", "shuffled"):
         raise ValueError("config['observation']['order'] must be 'sorted' or 'shuffled'")

@@ -17,7 +17,7 @@ just ahead of it, reading that vehicle's ``target_lane_index`` as already update
 the same pass. :func:`road_act` reproduces that order exactly: MOBIL decisions depend on
 positions only and are computed in parallel, and the abort decisions, which do depend on the
 order, are solved as the unique fixed point of the sequential recursion (iterated until
-stable; in practice one or two passes).
+stable, at most N + 1 passes).
 
 Every function is written once against the array operations of :mod:`.xp` (``params.xp``):
 numpy, or torch on CPU or CUDA. Spawning draws from a numpy Generator on the host in both

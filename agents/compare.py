@@ -1,0 +1,554 @@
+"""Compare runs: learning curves over seeds, final performance with IQM, generalization.
+
+Runs (run folders, or folders holding them such as ``runs/<EXP>/``) are grouped by their
+``config.yaml`` minus ``train.seed`` (and the keys that only change presentation), so a
+group is one configuration over several seeds. For each group:
+
+- learning curves of a ``metrics.csv`` column (default ``eval/return``, the periodic
+  deterministic evaluation) against env steps and against wall time: each run's curve is
+  interpolated linearly onto a common grid covering the range every run of the group
+  reached (no extrapolation), then the mean and a 95% Student-t CI over seeds per point;
+- final performance (each run's last logged value of the metric): mean and IQM with 95%
+  stratified percentile-bootstrap CIs (Agarwal et al. 2021, "Deep RL at the Edge of the
+  Statistical Precipice");
+- where runs hold ``eval/<suite>/report.json``: a seen/unseen generalization table.
+
+Why by hand rather than ``rliable``: rliable pulls in scipy, arch and seaborn for two small
+functions (``trim_mean(x, 0.25)`` and a stratified bootstrap); here they are a dozen lines of
+numpy with the same definitions (IQM = mean of the middle 50% of all run x task scores,
+cutting ``floor(0.25 n)`` from each end as ``scipy.stats.trim_mean`` does; the bootstrap
+resamples runs with replacement independently within each task, and the CI is the 2.5% and
+97.5% percentiles of the resampled statistic).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import yaml
+
+from agents.errors import UserError
+from agents.fileio import atomic_write_text
+
+# Keys that never make two runs different configurations (besides the seed).
+PRESENTATION_KEYS = ("train.seed", "train.progress_bar", "train.device", "logging.wandb", "logging.tensorboard")
+SKIP_DIRS = {"checkpoints", "eval", "wandb", "tensorboard", "logs", "compare", "tune"}
+N_BOOT = 2000
+GRID_POINTS = 100
+MAX_LABEL_KEYS = 4
+# Two-sided 95% Student-t quantiles t_{0.975, df} (no scipy dependency).
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
+        10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101,
+        19: 2.093, 20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064, 25: 2.060, 26: 2.056, 27: 2.052,
+        28: 2.048, 29: 2.045, 30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980}
+
+
+# ------------------------------------------------------------------ statistics
+
+
+def t975(df: int) -> float:
+    """t quantile for ``df`` degrees of freedom; between table rows the smaller df (wider CI)."""
+    if df < 1:
+        return float("nan")
+    keys = [k for k in T975 if k <= df]
+    return T975[max(keys)] if df <= 120 else 1.960
+
+
+def mean_t_ci(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and 95% Student-t CI along ``axis`` (NaN bounds with one value)."""
+    x = np.asarray(values, dtype=float)
+    n = x.shape[axis]
+    mean = x.mean(axis=axis)
+    if n < 2:
+        nan = np.full_like(mean, np.nan)
+        return mean, nan, nan
+    half = t975(n - 1) * x.std(axis=axis, ddof=1) / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def iqm(scores: np.ndarray, axis: int = -1) -> np.ndarray | float:
+    """Interquartile mean: the mean of the middle 50% (``floor(0.25 n)`` cut from each end)."""
+    x = np.sort(np.asarray(scores, dtype=float), axis=axis)
+    n = x.shape[axis]
+    k = int(0.25 * n)
+    return np.take(x, np.arange(k, n - k), axis=axis).mean(axis=axis)
+
+
+def stratified_bootstrap(strata: list[np.ndarray], stat: Callable[[np.ndarray], np.ndarray],
+                         n_boot: int = N_BOOT, seed: int = 0) -> np.ndarray:
+    """``n_boot`` values of ``stat`` over resampled scores: within each stratum (task) its runs
+    are drawn with replacement, keeping each stratum's size; ``stat`` maps (n_boot, N) -> (n_boot,)."""
+    rng = np.random.default_rng(seed)
+    parts = [s[rng.integers(0, s.size, size=(n_boot, s.size))] for s in strata]
+    return stat(np.concatenate(parts, axis=1))
+
+
+def interval(strata: list[np.ndarray], stat: Callable[[np.ndarray], Any], n_boot: int = N_BOOT,
+             seed: int = 0) -> dict[str, Any]:
+    """Point estimate of ``stat`` over all scores and its 95% stratified-bootstrap percentile CI."""
+    strata = [np.asarray(s, dtype=float) for s in strata if np.size(s)]
+    if not strata:
+        return {"value": float("nan"), "ci95": [float("nan"), float("nan")]}
+    value = float(stat(np.concatenate(strata)[None, :])[0])
+    boots = stratified_bootstrap(strata, stat, n_boot, seed)
+    lo, hi = np.quantile(boots, [0.025, 0.975])
+    return {"value": value, "ci95": [float(lo), float(hi)]}
+
+
+def mean_stat(x: np.ndarray) -> np.ndarray:
+    return x.mean(axis=1)
+
+
+def iqm_stat(x: np.ndarray) -> np.ndarray:
+    return iqm(x, axis=1)
+
+
+# ------------------------------------------------------------------ finding and reading runs
+
+
+@dataclass
+class Run:
+    path: Path
+    config: dict[str, Any]
+    seed: int
+    steps: np.ndarray  # env steps of each logged value of the metric
+    values: np.ndarray
+    walls: np.ndarray  # wall-clock seconds of training at those steps
+    reports: dict[str, dict] = field(default_factory=dict)  # suite -> report.json
+
+    @property
+    def final(self) -> float:
+        return float(self.values[-1])
+
+
+@dataclass
+class Group:
+    key: str
+    runs: list[Run]
+    label: str = ""
+    varying: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seeds(self) -> list[int]:
+        return [r.seed for r in self.runs]
+
+
+def find_runs(paths: list[Path]) -> list[Path]:
+    """Run folders (holding config.yaml) at or below each path, in a stable order."""
+    found: list[Path] = []
+    for path in paths:
+        path = Path(path)
+        if not path.exists():
+            raise UserError(f"{path}: no such file or folder (pass run folders or experiment folders, e.g. runs/EXP)")
+        if not path.is_dir():
+            raise UserError(f"{path}: not a folder (pass run folders or experiment folders, e.g. runs/EXP)")
+        if (path / "config.yaml").is_file():
+            found.append(path)
+            continue
+        for root, dirs, files in os.walk(path):
+            if "config.yaml" in files:
+                found.append(Path(root))
+                dirs[:] = []
+            else:
+                dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    if not unique:
+        raise UserError(f"no run folders (with config.yaml) found in {', '.join(str(p) for p in paths)}")
+    return sorted(unique)
+
+
+def _float(text: str | None) -> float:
+    try:
+        return float(text) if text not in (None, "") else float("nan")
+    except ValueError:
+        return float("nan")
+
+
+def read_metric(path: Path, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """(steps, values, wall seconds, columns) of ``metric`` in ``metrics.csv`` (last value per step)."""
+    csv_path = path / "metrics.csv"
+    try:
+        with open(csv_path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            columns = list(reader.fieldnames or [])
+            rows = list(reader)
+    except OSError:
+        raise UserError(f"{csv_path}: missing; {path} has no training metrics (did training start?)") from None
+    step_wall = [(_float(r.get("timesteps")), _float(r.get("wall_s"))) for r in rows]
+    known = np.array([(s, w) for s, w in step_wall if np.isfinite(s) and np.isfinite(w)]).reshape(-1, 2)
+    by_step: dict[float, float] = {}
+    for r in rows:
+        s, v = _float(r.get("timesteps")), _float(r.get(metric))
+        if np.isfinite(s) and np.isfinite(v):
+            by_step[s] = v
+    steps = np.array(sorted(by_step), dtype=float)
+    values = np.array([by_step[s] for s in steps], dtype=float)
+    if known.size:
+        order = np.argsort(known[:, 0], kind="stable")
+        walls = np.interp(steps, known[order, 0], known[order, 1])
+    else:
+        walls = np.full_like(steps, np.nan)
+    return steps, values, walls, columns
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def load_run(path: Path, metric: str) -> Run:
+    try:
+        config = yaml.safe_load((path / "config.yaml").read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise UserError(f"{path / 'config.yaml'}: unreadable ({str(exc).splitlines()[0]})") from None
+    if not isinstance(config, dict):
+        raise UserError(f"{path / 'config.yaml'}: not a laneforge config")
+    steps, values, walls, columns = read_metric(path, metric)
+    if steps.size == 0:
+        usable = [c for c in columns if c not in ("timesteps", "wall_s")]
+        hint = "; its columns: " + ", ".join(usable[:12]) + (" ..." if len(usable) > 12 else "") if usable else ""
+        raise UserError(f"{path}: no values of '{metric}' in metrics.csv; runs with incompatible metrics cannot be "
+                        f"compared (choose --metric from the columns every run has{hint})")
+    reports = {}
+    for report in sorted((path / "eval").glob("*/report.json")):
+        try:
+            reports[report.parent.name] = json.loads(report.read_text())
+        except (OSError, ValueError):
+            raise UserError(f"{report}: unreadable evaluation report; rerun evaluate.py on {path}") from None
+    seed = int(_flatten(config).get("train.seed", 0) or 0)
+    return Run(path=path, config=config, seed=seed, steps=steps, values=values, walls=walls, reports=reports)
+
+
+def group_runs(runs: list[Run]) -> list[Group]:
+    """Group runs whose configs differ only in the seed; label groups by the keys that vary."""
+    groups: dict[str, Group] = {}
+    for run in runs:
+        flat = {k: v for k, v in _flatten(run.config).items() if k not in PRESENTATION_KEYS}
+        key = json.dumps(flat, sort_keys=True, default=str)
+        groups.setdefault(key, Group(key=key, runs=[])).runs.append(run)
+    out = list(groups.values())
+    flats = [json.loads(g.key) for g in out]
+    keys = sorted({k for f in flats for k in f})
+    varying = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flats}) > 1]
+    shown = [k for k in varying if not k.startswith("logging.")] or varying
+    for g, flat in zip(out, flats):
+        g.runs.sort(key=lambda r: r.seed)
+        g.varying = {k: flat.get(k) for k in varying}
+        if shown and len(shown) <= MAX_LABEL_KEYS:
+            g.label = ", ".join(f"{k}={_short(flat.get(k))}" for k in shown)
+        elif shown:  # many differences (unrelated runs): the run folder's name without seed and time
+            g.label = re.sub(r"__s\d+(__\d{8}-\d{6}(-\d+)?)?$", "", g.runs[0].path.name)
+        else:
+            g.label = str(flat.get("logging.experiment") or g.runs[0].path.parent.name)
+    seen: dict[str, int] = {}
+    for g in out:  # labels must tell groups apart
+        seen[g.label] = seen.get(g.label, 0) + 1
+        if seen[g.label] > 1:
+            g.label = f"{g.label} #{seen[g.label]}"
+    return sorted(out, key=lambda g: g.label)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# ------------------------------------------------------------------ curves and tables
+
+
+def common_grid(xs: list[np.ndarray], union: bool) -> np.ndarray:
+    """Points inside the range every run covers: the union of the runs' own points (steps) or
+    an even grid (wall time, where runs log at different moments)."""
+    lo = max(float(x[0]) for x in xs)
+    hi = min(float(x[-1]) for x in xs)
+    if union:
+        pts = np.unique(np.concatenate(xs))
+        return pts[(pts >= lo) & (pts <= hi)]
+    return np.linspace(lo, hi, GRID_POINTS) if hi > lo else np.array([lo])
+
+
+def curve(group: Group, axis: str) -> dict[str, list[float]]:
+    """Mean and 95% Student-t CI over seeds of the metric on a common grid (``steps`` or ``wall``)."""
+    runs = [r for r in group.runs if axis == "steps" or np.all(np.isfinite(r.walls))]
+    if not runs:
+        return {"x": [], "mean": [], "lo": [], "hi": [], "n": 0}
+    xs = [r.steps if axis == "steps" else r.walls for r in runs]
+    grid = common_grid(xs, union=axis == "steps")
+    ys = np.stack([np.interp(grid, x, r.values) for x, r in zip(xs, runs)])
+    mean, lo, hi = mean_t_ci(ys, axis=0)
+    return {"x": grid.tolist(), "mean": mean.tolist(), "lo": lo.tolist(), "hi": hi.tolist(), "n": len(runs)}
+
+
+def final_row(group: Group, metric: str, seed: int = 0) -> dict[str, Any]:
+    """Final performance: one stratum (the training env), so the stratified bootstrap is the
+    ordinary bootstrap over runs."""
+    finals = np.array([r.final for r in group.runs])
+    m = interval([finals], mean_stat, seed=seed)
+    q = interval([finals], iqm_stat, seed=seed)
+    steps = [int(r.steps[-1]) for r in group.runs]
+    return {"group": group.label, "metric": metric, "runs": len(finals), "seeds": " ".join(map(str, group.seeds)),
+            "final_steps": f"{min(steps)}" if min(steps) == max(steps) else f"{min(steps)}-{max(steps)}",
+            "mean": m["value"], "mean_lo": m["ci95"][0], "mean_hi": m["ci95"][1],
+            "iqm": q["value"], "iqm_lo": q["ci95"][0], "iqm_hi": q["ci95"][1]}
+
+
+GEN_METRICS = ("return_per_step", "crash_rate", "success_rate")
+
+
+def generalization_rows(group: Group, seed: int = 0) -> list[dict[str, Any]]:
+    """Per suite: each scenario's mean over runs (bootstrap CI over runs), then each split's
+    mean and IQM over its scenarios x runs and the gap seen - unseen, with CIs from a bootstrap
+    that resamples runs within each scenario (the strata)."""
+    rows: list[dict[str, Any]] = []
+    suites = sorted({s for r in group.runs for s in r.reports})
+    for suite in suites:
+        per: dict[tuple[str, str], dict[str, list[float]]] = {}
+        for run in group.runs:
+            for sc in (run.reports.get(suite) or {}).get("scenarios", []):
+                if sc.get("status") != "ok":
+                    continue
+                cell = per.setdefault((sc["name"], sc.get("split", "seen")), {})
+                for m in GEN_METRICS:
+                    v = ((sc.get("metrics") or {}).get(m) or {}).get("mean")
+                    if v is not None and np.isfinite(v):
+                        cell.setdefault(m, []).append(float(v))
+        for (name, split), cell in sorted(per.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+            row = {"group": group.label, "suite": suite, "scenario": name, "split": split}
+            for m in GEN_METRICS:
+                if m in cell:
+                    iv = interval([np.array(cell[m])], mean_stat, seed=seed)
+                    row[m] = iv["value"]
+                    row[f"{m}_ci95"] = iv["ci95"]
+                    row["runs"] = len(cell[m])
+            rows.append(row)
+        for m in GEN_METRICS:
+            strata = {split: [np.array(c[m]) for (n, s), c in per.items() if s == split and m in c]
+                      for split in ("seen", "unseen")}
+            for split in ("seen", "unseen"):
+                if strata[split]:
+                    rows.append(_split_row(group, suite, split, m, strata[split], seed))
+            if strata["seen"] and strata["unseen"]:
+                rows.append(_gap_row(group, suite, m, strata["seen"], strata["unseen"], seed))
+    return rows
+
+
+def _scenario_mean(x: np.ndarray, sizes: list[int]) -> np.ndarray:
+    """Mean over scenarios of each scenario's mean, for resampled rows ``x`` (n_boot, N)."""
+    bounds = np.cumsum([0, *sizes])
+    return np.mean([x[:, a:b].mean(axis=1) for a, b in zip(bounds[:-1], bounds[1:])], axis=0)
+
+
+def _split_row(group: Group, suite: str, split: str, m: str, strata: list[np.ndarray], seed: int) -> dict:
+    sizes = [s.size for s in strata]
+    mean = interval(strata, lambda x: _scenario_mean(x, sizes), seed=seed)
+    q = interval(strata, iqm_stat, seed=seed)
+    return {"group": group.label, "suite": suite, "scenario": f"{split} (all)", "split": split, "metric": m,
+            "scenarios": len(strata), "mean": mean["value"], "mean_ci95": mean["ci95"],
+            "iqm": q["value"], "iqm_ci95": q["ci95"]}
+
+
+def _gap_row(group: Group, suite: str, m: str, seen: list[np.ndarray], unseen: list[np.ndarray], seed: int) -> dict:
+    s_sizes, u_sizes = [s.size for s in seen], [s.size for s in unseen]
+    a = _scenario_mean(stratified_bootstrap(seen, lambda x: x, seed=seed), s_sizes)
+    b = _scenario_mean(stratified_bootstrap(unseen, lambda x: x, seed=seed + 1), u_sizes)
+    value = float(np.mean([s.mean() for s in seen]) - np.mean([u.mean() for u in unseen]))
+    lo, hi = np.quantile(a - b, [0.025, 0.975])
+    return {"group": group.label, "suite": suite, "scenario": "gap (seen - unseen)", "split": "gap", "metric": m,
+            "mean": value, "mean_ci95": [float(lo), float(hi)]}
+
+
+# ------------------------------------------------------------------ outputs
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return "-"
+    return f"{v:.{digits}g}" if isinstance(v, float) else str(v)
+
+
+def _ci(lo: Any, hi: Any) -> str:
+    return f"[{_fmt(lo)}, {_fmt(hi)}]"
+
+
+def final_table_rows(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    head = ["group", "runs", "seeds", "final steps", "mean", "95% CI", "IQM", "95% CI (IQM)"]
+    body = [[r["group"], str(r["runs"]), r["seeds"], r["final_steps"], _fmt(r["mean"]), _ci(r["mean_lo"], r["mean_hi"]),
+             _fmt(r["iqm"]), _ci(r["iqm_lo"], r["iqm_hi"])] for r in rows]
+    return head, body
+
+
+def gen_table_rows(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    head = ["group", "suite", "scenario", "split", "n", *GEN_METRICS]
+    body = []
+    for r in rows:
+        if "metric" in r:  # split and gap rows: one metric each
+            cells = ["-"] * len(GEN_METRICS)
+            text = f"{_fmt(r['mean'])} {_ci(*r['mean_ci95'])}"
+            if "iqm" in r:
+                text += f"; IQM {_fmt(r['iqm'])} {_ci(*r['iqm_ci95'])}"
+            cells[GEN_METRICS.index(r["metric"])] = text
+            n = f"{r['scenarios']} scenarios" if "scenarios" in r else ""
+            body.append([r["group"], r["suite"], r["scenario"], r["split"], n, *cells])
+        else:
+            cells = [f"{_fmt(r[m])} {_ci(*r[f'{m}_ci95'])}" if m in r else "-" for m in GEN_METRICS]
+            body.append([r["group"], r["suite"], r["scenario"], r["split"], f"{r.get('runs', 0)} runs", *cells])
+    return head, body
+
+
+def markdown(head: list[str], body: list[list[str]]) -> str:
+    esc = [[c.replace("|", "\\|") for c in row] for row in body]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in esc]) + "\n"
+
+
+def html_table(head: list[str], body: list[list[str]]) -> str:
+    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    trs = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in body)
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+
+    def cell(v: Any) -> Any:
+        return json.dumps(v) if isinstance(v, list) else v
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows({k: cell(v) for k, v in r.items()} for r in rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def plot_curves(groups: list[Group], curves: dict[str, list[dict]], axis: str, metric: str, path: Path) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    longest = max((c["x"][-1] for c in curves[axis] if c["x"]), default=0.0)
+    scale, unit = (60.0, "min") if axis == "wall" and longest > 300 else (1.0, "s")
+    for g, c in zip(groups, curves[axis]):
+        if not c["x"]:
+            continue
+        x = np.array(c["x"]) / (1.0 if axis == "steps" else scale)
+        line, = ax.plot(x, c["mean"], label=f"{g.label[:60]} (n={c['n']})", marker="." if len(x) < 30 else None)
+        lo, hi = np.array(c["lo"], dtype=float), np.array(c["hi"], dtype=float)
+        if np.isfinite(lo).any():
+            ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.set_xlabel("env steps" if axis == "steps" else f"wall time of training [{unit}]")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric}: mean and 95% CI over seeds")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    data = buf.getvalue()
+    path.write_bytes(data)
+    return data
+
+
+def write_html(path: Path, metric: str, groups: list[Group], pngs: dict[str, bytes], final: tuple, gen: tuple | None) -> None:
+    imgs = "".join(f'<figure><img alt="{html.escape(metric)} vs {k}" src="data:image/png;base64,'
+                   f'{base64.b64encode(v).decode()}"></figure>' for k, v in pngs.items())
+    runs = html_table(["group", "runs"], [[g.label, " ".join(str(r.path) for r in g.runs)] for g in groups])
+    gen_html = (f"<h2>Generalization (seen / unseen)</h2>{html_table(*gen)}<p>Per scenario: mean over runs of "
+                "each run's scenario mean, 95% bootstrap CI over runs. Split rows: mean (and IQM) over the split's "
+                "scenarios x runs, CI from a bootstrap resampling runs within each scenario.</p>") if gen else ""
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>laneforge comparison: {html.escape(metric)}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;font-size:90%}}th{{background:#f0f0f0}}
+img{{max-width:100%}}figure{{margin:1em 0}}</style></head><body>
+<h1>Comparison: {html.escape(metric)}</h1>
+<p>{len(groups)} groups, {sum(len(g.runs) for g in groups)} runs; generated {datetime.now(timezone.utc).isoformat(timespec='seconds')}.</p>
+<h2>Learning curves</h2>{imgs}
+<p>Each run's curve is interpolated linearly onto a common grid inside the range all runs of its group reached;
+shaded: 95% Student-t CI of the mean over seeds.</p>
+<h2>Final performance</h2>{html_table(*final)}
+<p>Final = each run's last logged value. Mean and IQM (interquartile mean) with 95% percentile CIs from a
+stratified bootstrap ({N_BOOT} resamples; Agarwal et al. 2021).</p>
+{gen_html}<h2>Runs</h2>{runs}</body></html>"""
+    atomic_write_text(path, page)
+
+
+def compare(paths: list[Path], metric: str, out: Path, stderr=None) -> dict[str, Any]:
+    """Read the runs, group them, write PNGs, HTML, markdown/CSV tables and ``groups.json``."""
+    from rich.console import Console
+    from rich.progress import track
+
+    console = Console(stderr=True, file=stderr)
+    run_paths = find_runs(paths)
+    runs = [load_run(p, metric) for p in track(run_paths, description="reading runs", console=console, transient=True)]
+    groups = group_runs(runs)
+    out.mkdir(parents=True, exist_ok=True)
+    curves: dict[str, list[dict]] = {"steps": [], "wall": []}
+    finals, gen_rows = [], []
+    for g in track(groups, description="statistics", console=console, transient=True):
+        curves["steps"].append(curve(g, "steps"))
+        curves["wall"].append(curve(g, "wall"))
+        finals.append(final_row(g, metric))
+        gen_rows.extend(generalization_rows(g))
+    pngs = {axis: plot_curves(groups, curves, axis, metric, out / f"curves_{axis}.png") for axis in ("steps", "wall")}
+    final = final_table_rows(finals)
+    atomic_write_text(out / "final.md", f"Final {metric} (last logged value per run)\n\n" + markdown(*final))
+    write_csv(out / "final.csv", finals)
+    gen = gen_table_rows(gen_rows) if gen_rows else None
+    if gen:
+        atomic_write_text(out / "generalization.md", markdown(*gen))
+        write_csv(out / "generalization.csv", gen_rows)
+    write_html(out / "report.html", metric, groups, pngs, final, gen)
+    summary = {"metric": metric, "groups": [
+        {"label": g.label, "varying": g.varying, "seeds": g.seeds, "runs": [str(r.path) for r in g.runs],
+         "final": f, "curve_steps": cs, "curve_wall": cw}
+        for g, f, cs, cw in zip(groups, finals, curves["steps"], curves["wall"])], "generalization": gen_rows}
+    atomic_write_text(out / "groups.json", json.dumps(summary, indent=2, default=_json_default))
+    return summary
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    return str(o)
+
+
+def main(argv: list[str]) -> int:
+    from agents.cli import Parser
+
+    p = Parser(prog="compare.py", description="Compare runs: learning curves, final IQM with CIs, generalization.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="run folders or experiment folders (runs/EXP)")
+    p.add_argument("--metric", default="eval/return", help="metrics.csv column (default eval/return)")
+    p.add_argument("--out", type=Path, help="output folder (default PATH/compare for one experiment folder, else ./compare)")
+    args = p.parse_args(argv)
+    if any(not path.strip() for path in args.paths):
+        raise UserError("an empty path was given; pass run folders or experiment folders (e.g. runs/EXP)")
+    args.paths = [Path(path) for path in args.paths]
+    out = args.out
+    if out is None:
+        single = args.paths[0]
+        out = single / "compare" if len(args.paths) == 1 and single.is_dir() and not (single / "config.yaml").exists() \
+            else Path("compare")
+    summary = compare(args.paths, args.metric, out)
+    print(Path(out / "final.md").read_text())
+    n = sum(len(g["runs"]) for g in summary["groups"])
+    print(f"{len(summary['groups'])} groups of {n} runs; report: {out / 'report.html'}")
+    return 0

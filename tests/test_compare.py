@@ -1,0 +1,171 @@
+"""compare.py: grouping, curves, IQM and stratified-bootstrap CIs on made-up run folders (issue 7)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from agents.compare import compare, interval, iqm, iqm_stat, mean_stat, mean_t_ci, t975
+from tests.conftest import run_cli
+
+
+def make_run(root: Path, name: str, seed: int, steps, values, network: str = "mlp", lr: float = 5e-4,
+             walls=None, metric: str = "eval/return", reports: dict | None = None) -> Path:
+    """A fake run folder: config.yaml and metrics.csv with interleaved rollout rows (no metric)."""
+    run = root / name
+    run.mkdir(parents=True)
+    config = {"env": {"id": "highway-fast-v0", "n_envs": 1}, "algo": {"name": "ppo", "learning_rate": lr},
+              "network": {"type": network}, "train": {"seed": seed, "total_timesteps": 300, "progress_bar": False},
+              "logging": {"experiment": "fake", "wandb": "disabled"}}
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    walls = [s / 100 for s in steps] if walls is None else walls
+    with open(run / "metrics.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["timesteps", "wall_s", "rollout/ep_rew_mean", metric])
+        for s, v, t in zip(steps, values, walls):
+            w.writerow([s - 10, t - 0.1, 1.0, ""])  # a rollout row without the metric
+            w.writerow([s, t, "", v])
+            w.writerow([s, "", "", ""])  # SB3 dumps twice at an eval step; the second row is empty
+    for suite, scenarios in (reports or {}).items():
+        (run / "eval" / suite).mkdir(parents=True)
+        (run / "eval" / suite / "report.json").write_text(json.dumps({"suite": suite, "scenarios": [
+            {"name": n, "split": split, "status": "ok", "metrics": {"return_per_step": {"mean": rps}}}
+            for n, split, rps in scenarios]}))
+    return run
+
+
+@pytest.fixture
+def experiment(tmp_path) -> Path:
+    exp = tmp_path / "runs" / "fake"
+    for seed, vals in enumerate([[1, 2, 3], [2, 3, 4], [3, 4, 5]]):  # mlp: 3 seeds
+        make_run(exp, f"mlp_s{seed}", seed, [100, 200, 300], vals)
+    # attention: 4 seeds, final values 1, 2, 3, 10 -> mean 4, IQM mean(2, 3) = 2.5
+    for seed, last in enumerate([1, 2, 3, 10]):
+        make_run(exp, f"att_s{seed}", seed, [100, 200, 300], [0, 0, last], network="attention")
+    (exp / "logs").mkdir()  # not a run: skipped
+    return exp
+
+
+def group(summary: dict, label: str) -> dict:
+    return next(g for g in summary["groups"] if g["label"] == label)
+
+
+def test_statistics_by_hand():
+    assert iqm([1, 2, 3, 10]) == pytest.approx(2.5)  # floor(0.25 * 4) = 1 cut at each end
+    assert iqm([1, 2, 3, 4, 100]) == pytest.approx(3.0)  # floor(1.25) = 1
+    assert iqm([5, 1, 3]) == pytest.approx(3.0)  # floor(0.75) = 0: the plain mean
+    assert iqm(list(range(8))) == pytest.approx(np.mean([2, 3, 4, 5]))
+    mean, lo, hi = mean_t_ci(np.array([[1.0], [2.0], [3.0]]))
+    assert mean[0] == 2 and hi[0] - mean[0] == pytest.approx(4.303 / math.sqrt(3))
+    assert t975(2) == 4.303 and t975(35) == 2.042 and t975(1000) == 1.96
+    # Two runs a, b: resampled means are a, (a+b)/2, b with probability 1/4, 1/2, 1/4, so the
+    # 2.5% and 97.5% percentiles are exactly a and b.
+    assert interval([np.array([2.0, 6.0])], mean_stat) == {"value": 4.0, "ci95": [2.0, 6.0]}
+    # Stratified: task A's runs score 0, 0 and task B's 1, 3. Each resample keeps two scores per
+    # task, so the mean over all four is (1+1)/4, (1+3)/4 or (3+3)/4: CI [0.5, 1.5]. (Pooling the
+    # tasks would give an all-zero resample with probability 1/16 and a lower bound of 0 or 0.25.)
+    iv = interval([np.array([0.0, 0.0]), np.array([1.0, 3.0])], mean_stat)
+    assert iv == {"value": 1.0, "ci95": [0.5, 1.5]}
+    # IQM of identical scores has a degenerate CI; the point estimate is the hand value.
+    assert interval([np.array([7.0, 7.0, 7.0])], iqm_stat)["ci95"] == [7.0, 7.0]
+    assert interval([np.array([1.0, 2.0, 3.0, 10.0])], iqm_stat)["value"] == pytest.approx(2.5)
+
+
+def test_groups_means_and_cis(experiment, tmp_path):
+    summary = compare([experiment], "eval/return", tmp_path / "out")
+    assert [g["label"] for g in summary["groups"]] == ["network.type=attention", "network.type=mlp"]
+    mlp, att = group(summary, "network.type=mlp"), group(summary, "network.type=attention")
+    assert mlp["seeds"] == [0, 1, 2] and att["seeds"] == [0, 1, 2, 3]
+    # Curves vs steps: mean over seeds [2, 3, 4], half-width t(0.975, 2) * 1 / sqrt(3).
+    c = mlp["curve_steps"]
+    half = 4.303 / math.sqrt(3)
+    assert c["x"] == [100, 200, 300] and c["mean"] == pytest.approx([2, 3, 4])
+    assert c["lo"] == pytest.approx([2 - half, 3 - half, 4 - half]) and c["hi"] == pytest.approx([2 + half, 3 + half, 4 + half])
+    # Curves vs wall time (wall = steps / 100): an even grid from 1 s to 3 s.
+    w = mlp["curve_wall"]
+    assert w["x"][0] == pytest.approx(1.0) and w["x"][-1] == pytest.approx(3.0) and len(w["x"]) == 100
+    assert w["mean"][0] == pytest.approx(2) and w["mean"][-1] == pytest.approx(4)
+    assert w["mean"][50] == pytest.approx(2 + (w["x"][50] - 1))  # linear in between
+    # Final performance.
+    assert mlp["final"]["mean"] == pytest.approx(4) and mlp["final"]["iqm"] == pytest.approx(4)
+    assert att["final"]["mean"] == pytest.approx(4) and att["final"]["iqm"] == pytest.approx(2.5)
+    lo, hi = att["final"]["iqm_lo"], att["final"]["iqm_hi"]
+    assert 1 <= lo <= 2.5 <= hi <= 10
+    assert att["final"]["mean_lo"] < 4 < att["final"]["mean_hi"]
+    final_md = (tmp_path / "out" / "final.md").read_text()
+    assert "| network.type=attention | 4 | 0 1 2 3 | 300 | 4 |" in final_md
+    rows = list(csv.DictReader(open(tmp_path / "out" / "final.csv")))
+    assert {r["group"]: float(r["iqm"]) for r in rows} == {"network.type=attention": 2.5, "network.type=mlp": 4.0}
+
+
+def test_interpolation_onto_a_common_grid(tmp_path):
+    """Runs logged at different steps: interpolated on the union of steps inside the common range."""
+    make_run(tmp_path, "a", 0, [100, 300], [0.0, 2.0])
+    make_run(tmp_path, "b", 1, [100, 200, 300, 400], [1.0, 1.0, 1.0, 9.0])
+    summary = compare([tmp_path / "a", tmp_path / "b"], "eval/return", tmp_path / "out")
+    (g,) = summary["groups"]
+    assert g["curve_steps"]["x"] == [100, 200, 300]  # 400: only run b got there
+    assert g["curve_steps"]["mean"] == pytest.approx([0.5, 1.0, 1.5])
+    assert g["final"]["mean"] == pytest.approx(5.5)  # each run's own last value: 2 and 9
+    assert g["final"]["final_steps"] == "300-400"
+
+
+def test_generalization_table(tmp_path):
+    reports = [{"gen": [("train_env", "seen", 0.9), ("dense", "unseen", 0.5), ("merge", "unseen", 0.2)]},
+               {"gen": [("train_env", "seen", 0.8), ("dense", "unseen", 0.3), ("merge", "unseen", 0.4)]}]
+    for seed, rep in enumerate(reports):
+        make_run(tmp_path / "exp", f"r{seed}", seed, [100, 200], [1, 2], reports=rep)
+    summary = compare([tmp_path / "exp"], "eval/return", tmp_path / "out")
+    rows = {(r["scenario"], r.get("metric", "")): r for r in summary["generalization"]}
+    assert rows[("train_env", "")]["return_per_step"] == pytest.approx(0.85)
+    assert rows[("dense", "")]["return_per_step"] == pytest.approx(0.4)
+    assert rows[("seen (all)", "return_per_step")]["mean"] == pytest.approx(0.85)
+    assert rows[("unseen (all)", "return_per_step")]["mean"] == pytest.approx((0.4 + 0.3) / 2)
+    gap = rows[("gap (seen - unseen)", "return_per_step")]
+    assert gap["mean"] == pytest.approx(0.85 - 0.35)
+    assert gap["mean_ci95"][0] <= gap["mean"] <= gap["mean_ci95"][1]
+    assert "gap (seen - unseen)" in (tmp_path / "out" / "generalization.md").read_text()
+    assert "Generalization" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_cli_writes_png_and_self_contained_html(experiment, tmp_path):
+    out = tmp_path / "report"
+    proc = run_cli("compare.py", str(experiment), "--out", str(out), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "network.type=attention" in proc.stdout
+    for name in ("curves_steps.png", "curves_wall.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 2
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+    assert "network.type=mlp" in page and "IQM" in page
+    # Default output folder: PATH/compare for one experiment folder.
+    proc = run_cli("compare.py", str(experiment), timeout=120)
+    assert proc.returncode == 0 and (experiment / "compare" / "report.html").is_file()
+
+
+def test_bad_input_exits_2(tmp_path, capsys):
+    from agents.cli import run_cli as run_main
+    from agents.compare import main
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    make_run(tmp_path / "exp", "a", 0, [100], [1.0])
+    make_run(tmp_path / "exp", "b", 1, [100], [1.0], metric="rollout/other")
+    cases = [([""], "empty path"), ([str(tmp_path / "missing")], "no such file or folder"),
+             ([str(empty)], "no run folders"),
+             ([str(tmp_path / "exp")], "incompatible metrics"),
+             ([str(tmp_path / "exp" / "a"), "--metric", "eval/nope"], "no values of 'eval/nope'")]
+    for argv, expected in cases:
+        with pytest.raises(SystemExit) as exc:
+            run_main(main, [*argv, "--out", str(tmp_path / "out")])
+        lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+        assert exc.value.code == 2 and len(lines) == 1 and expected in lines[0], (argv, lines)
+    proc = run_cli("compare.py", str(tmp_path / "missing"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "no such file" in proc.stderr
