@@ -28,7 +28,7 @@ from agents.config import MAX_TRAIN_SEED, ExperimentConfig, dump_config
 from agents.errors import Interrupted, TrainingStopped, UserError
 from agents.fileio import atomic_write, atomic_write_text
 from agents.rng import get_rng_state, set_rng_state
-from agents.runs import provenance, run_name, write_provenance
+from agents.runs import provenance, write_provenance
 from agents.tracking import finish_wandb, init_wandb, make_logger
 from envs.factory import EnvConfigError, make_batched_vec_env, make_env, newer_version
 

@@ -28,7 +28,7 @@ from highway_env.envs.highway_env import HighwayEnvFast
 from highway_env.vehicle.behavior import IDMVehicle
 from highway_env.vehicle.kinematics import Vehicle
 
-from envs.drivers import CheckedConfig, check_known_keys, check_number, check_range
+from envs.drivers import CheckedConfig, check_number, check_range
 from envs.work_zone import BEHIND_SHARE, spawn_positions
 
 ENV_ID = "laneforge/EmergencyBraking-v0"

@@ -42,7 +42,6 @@ from envs.drivers import (
     CheckedConfig,
     IDMParams,
     apply_params,
-    check_known_keys,
     check_number,
     check_range,
     driver_profile,

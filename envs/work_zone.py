@@ -28,7 +28,7 @@ from highway_env.envs.common.action import Action
 from highway_env.road.road import Road, RoadNetwork
 from highway_env.vehicle.objects import Obstacle
 
-from envs.drivers import CheckedConfig, check_known_keys, check_number, check_range
+from envs.drivers import CheckedConfig, check_number, check_range
 
 ENV_ID = "laneforge/WorkZone-v0"
 SPEED_LIMIT = 30.0  # [m/s], as highway-env's highway

@@ -323,3 +323,30 @@ def test_rgb_array_frame_of_one_env():
     venv = FastHighwayVectorEnv(2, SMALL, render_mode="rgb_array")
     venv.reset(seed=0)
     assert venv.render_env(1).shape == (150, 600, 3)
+
+
+def test_train_py_on_fast_highway_then_evaluate_on_highway_env(tmp_path):
+    """The batched simulator through the ordinary config (n_envs = B, one process), and the
+    agent judged on highway-env's own highway-fast-v0 through evaluate.py."""
+    import json
+
+    from tests.conftest import run_cli
+
+    run_dir = tmp_path / "fh"
+    proc = run_cli("train.py", "--config", "configs/fast_highway_ppo.yaml", "--run-dir", str(run_dir),
+                   "--wandb", "disabled", "env.n_envs=16", "algo.n_steps=16", "algo.batch_size=64",
+                   "algo.n_epochs=1", "train.total_timesteps=512", "train.eval_freq=256", "train.eval_episodes=1",
+                   "train.progress_bar=false")
+    assert proc.returncode == 0, proc.stderr
+    assert "one batched simulator" in proc.stdout
+    assert json.loads((run_dir / "train_summary.json").read_text())["num_timesteps"] == 512
+    suite = tmp_path / "transfer.yaml"
+    suite.write_text("name: transfer\nscenarios:\n"
+                     "  - {name: fast, env_id: laneforge/FastHighway-v0, split: seen, env_config: {duration: 5}}\n"
+                     "  - {name: highway_env, env_id: highway-fast-v0, split: unseen, env_config: {duration: 5}}\n")
+    proc = run_cli("evaluate.py", str(run_dir), "--suite", str(suite), "--episodes", "2", "--video-episodes", "1",
+                   "--no-progress", "--wandb", "disabled")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((run_dir / "eval" / "transfer" / "report.json").read_text())
+    assert [s["status"] for s in report["scenarios"]] == ["ok", "ok"]
+    assert all(len(s["videos"]) == 1 for s in report["scenarios"])
