@@ -197,3 +197,24 @@ scenarios:
     frames = [f for f in imageio.get_reader(run_dir / more["videos"][0])]
     red = [(f[..., 0].astype(int) - f[..., 1] > 120).sum() for f in frames]
     assert max(red) > 50, "no attention lines drawn on the video"
+
+
+def test_eval_wandb_run_joins_the_training_group(dqn_run):
+    """The offline W&B eval run: job_type eval, the training run's group, per-scenario metrics
+    in its summary, and the scenario table logged."""
+    from agents.wandb_offline import find_run_logs, read_run
+
+    before = set(find_run_logs(dqn_run))
+    proc = run_cli("evaluate.py", str(dqn_run), "--suite", "configs/suites/smoke.yaml", "--episodes", "2",
+                   "--video-episodes", "1", "--name", "wb", "--no-progress", "--wandb", "offline")
+    assert proc.returncode == 0, proc.stderr
+    (log,) = set(find_run_logs(dqn_run)) - before
+    logged = read_run(log)
+    assert logged["run"]["job_type"] == "eval" and logged["run"]["group"] == "highway_dqn"
+    assert logged["run"]["name"].endswith("__eval__wb")
+    report = json.loads((dqn_run / "eval" / "wb" / "report.json").read_text())
+    seen = report["scenarios"][0]
+    assert logged["summary"][f"eval/{seen['name']}/return"] == pytest.approx(seen["metrics"]["return"]["mean"])
+    logged_keys = {k for row in logged["history"] for k in row}
+    assert "eval/wb/scenarios/_type" in logged_keys  # the wandb.Table
+    assert any(k.startswith("videos/") for k in logged_keys)
