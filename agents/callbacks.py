@@ -17,19 +17,12 @@ from agents.evaluation import TRAIN_EVAL_SEED_BASE, aggregate, model_policy, run
 
 
 class RewardTermsCallback(BaseCallback):
-    """Means of highway-env's named reward terms (``info["rewards"]``) as ``rollout/reward_<term>``,
-    and ``time/wall_s`` since the start of training."""
-
-    def __init__(self, wall_offset: float = 0.0) -> None:
-        super().__init__()
-        self.wall_offset = wall_offset
-        self.start = time.time()
+    """Means of highway-env's named reward terms (``info["rewards"]``) as ``rollout/reward_<term>``."""
 
     def _on_step(self) -> bool:
         for info in self.locals.get("infos", ()):
             for name, value in (info.get("rewards") or {}).items():
                 self.logger.record_mean(f"rollout/reward_{name}", float(value))
-        self.logger.record("wall_s", self.wall_offset + time.time() - self.start)
         return True
 
 
@@ -45,6 +38,7 @@ class ProgressBarCallback(BaseCallback):
         self.task = None
         self._t0 = 0.0
         self._n0 = 0
+        self._last_update = 0.0
 
     def _on_training_start(self) -> None:
         self.progress = Progress(
@@ -64,7 +58,11 @@ class ProgressBarCallback(BaseCallback):
             if "episode" in info:
                 self.episodes += 1
                 self.returns.append(float(info["episode"]["r"]))
-        elapsed = max(time.time() - self._t0, 1e-9)
+        now = time.time()
+        if now - self._last_update < 0.25 and self.num_timesteps < self.total:
+            return True  # the bar refreshes 4 times a second; updating it every step costs
+        self._last_update = now
+        elapsed = max(now - self._t0, 1e-9)
         self.progress.update(
             self.task, completed=self.num_timesteps, episodes=self.episodes,
             ret=f"{np.mean(self.returns):.2f}" if self.returns else "-",

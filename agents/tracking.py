@@ -9,6 +9,7 @@ import csv
 import math
 import os
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,9 @@ class MetricsCSV(KVWriter):
     atomically, keeps ``timesteps``/``wall_s`` first, and continues an existing file (resume).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, wall_offset: float = 0.0) -> None:
         self.path = Path(path)
+        self.start = time.time() - wall_offset  # wall_s continues across a resume
         self.columns: list[str] = []
         self.rows: list[dict[str, Any]] = []
         if self.path.exists():
@@ -44,6 +46,7 @@ class MetricsCSV(KVWriter):
     def write(self, key_values: dict[str, Any], key_excluded: dict, step: int = 0) -> None:
         row = {k: v for k, v in key_values.items() if isinstance(v, (int, float)) and k != "time/total_timesteps"}
         row["timesteps"] = step
+        row["wall_s"] = round(time.time() - self.start, 3)
         new = [k for k in row if k not in self.columns]
         self.rows.append(row)
         if new or not self.path.exists():
@@ -123,8 +126,8 @@ def finish_wandb(run: Any) -> None:
         warn(f"W&B did not finish cleanly: {exc}")
 
 
-def make_logger(run_dir: Path, tensorboard: bool, wandb_run: Any) -> Logger:
-    writers: list[KVWriter] = [MetricsCSV(run_dir / "metrics.csv")]
+def make_logger(run_dir: Path, tensorboard: bool, wandb_run: Any, wall_offset: float = 0.0) -> Logger:
+    writers: list[KVWriter] = [MetricsCSV(run_dir / "metrics.csv", wall_offset)]
     if tensorboard:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -200,7 +200,7 @@ def _train_in(built: Built, run_dir: Path, argv: list[str], out, resume: tuple[P
         write_provenance(run_dir, provenance(argv, built.device, info))
     else:
         _append_resume_provenance(run_dir, provenance(argv, built.device, {**info, "resumed_from": str(resume[0])}))
-    model.set_logger(make_logger(run_dir, cfg.logging.tensorboard, wandb_run))
+    model.set_logger(make_logger(run_dir, cfg.logging.tensorboard, wandb_run, state["wall_s"]))
     start = time.time()
 
     def save_best(mean_return: float) -> None:
@@ -216,7 +216,7 @@ def _train_in(built: Built, run_dir: Path, argv: list[str], out, resume: tuple[P
         ckpts.prune(run_dir / "checkpoints", cfg.train.keep_checkpoints)
         return path
 
-    callbacks = [RewardTermsCallback(wall_offset=state["wall_s"]), NonFiniteCallback()]
+    callbacks = [RewardTermsCallback(), NonFiniteCallback()]
     if cfg.train.progress_bar:
         callbacks.append(ProgressBarCallback(cfg.train.total_timesteps))
     if cfg.train.eval_freq > 0:

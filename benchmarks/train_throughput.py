@@ -43,7 +43,9 @@ def plain_sb3(algo: str, steps: int, threads: int | None) -> float:
                     buffer_size=15000, learning_starts=200, batch_size=32, gamma=0.8, train_freq=1,
                     gradient_steps=1, target_update_interval=50, verbose=0, seed=0)
     else:
-        env = make_vec_env("highway-fast-v0", n_envs=2, vec_env_cls=SubprocVecEnv, seed=0,
+        # "highway_env:" makes forkserver workers import highway-env (its ids are not
+        # registered there otherwise: the script's plain id fails with SB3 2.9, NOTES.md).
+        env = make_vec_env("highway_env:highway-fast-v0", n_envs=2, vec_env_cls=SubprocVecEnv, seed=0,
                            vec_env_kwargs={"start_method": "forkserver"})
         model = PPO("MlpPolicy", env, policy_kwargs=dict(net_arch=dict(pi=[256, 256], vf=[256, 256])),
                     n_steps=384, batch_size=64, n_epochs=10, learning_rate=5e-4, gamma=0.8, verbose=0, seed=0)
