@@ -39,6 +39,7 @@ from typing import Any, Callable
 import numpy as np
 import yaml
 
+from agents.config import flatten_config
 from agents.errors import UserError
 from agents.fileio import atomic_write_text
 
@@ -203,16 +204,6 @@ def read_metric(path: Path, metric: str) -> tuple[np.ndarray, np.ndarray, np.nda
     return steps, values, walls, columns
 
 
-def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and v:
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def load_run(path: Path, metric: str) -> Run:
     try:
         config = yaml.safe_load((path / "config.yaml").read_text())
@@ -232,7 +223,7 @@ def load_run(path: Path, metric: str) -> Run:
             reports[report.parent.name] = json.loads(report.read_text())
         except (OSError, ValueError):
             raise UserError(f"{report}: unreadable evaluation report; rerun evaluate.py on {path}") from None
-    seed = int(_flatten(config).get("train.seed", 0) or 0)
+    seed = int(flatten_config(config).get("train.seed", 0) or 0)
     return Run(path=path, config=config, seed=seed, steps=steps, values=values, walls=walls, reports=reports)
 
 
@@ -240,7 +231,7 @@ def group_runs(runs: list[Run]) -> list[Group]:
     """Group runs whose configs differ only in the seed; label groups by the keys that vary."""
     groups: dict[str, Group] = {}
     for run in runs:
-        flat = {k: v for k, v in _flatten(run.config).items() if k not in PRESENTATION_KEYS}
+        flat = {k: v for k, v in flatten_config(run.config).items() if k not in PRESENTATION_KEYS}
         key = json.dumps(flat, sort_keys=True, default=str)
         groups.setdefault(key, Group(key=key, runs=[])).runs.append(run)
     out = list(groups.values())

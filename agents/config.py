@@ -340,3 +340,14 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
 
 def dump_config(cfg: ExperimentConfig) -> str:
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+
+
+def flatten_config(d: dict, prefix: str = "") -> dict[str, Any]:
+    """A nested config dict as ``{"dotted.key": value}`` (empty dicts stay values)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(flatten_config(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out

@@ -36,7 +36,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from agents.config import MAX_TRAIN_SEED, ExperimentConfig, load_config, parse_config
+from agents.config import MAX_TRAIN_SEED, ExperimentConfig, flatten_config, load_config, parse_config
 from agents.errors import Interrupted, UserError, did_you_mean
 from agents.fileio import atomic_write_text
 from agents.runs import PROJECT_ROOT, sanitize
@@ -205,19 +205,9 @@ def _dotted_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
 # ------------------------------------------------------------------ one trial
 
 
-def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and v:
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def config_difference(stored: ExperimentConfig, wanted: ExperimentConfig) -> list[str]:
     """Dotted keys (with old -> new values) that make ``wanted`` another run than ``stored``."""
-    a, b = _flatten(stored.model_dump(mode="json")), _flatten(wanted.model_dump(mode="json"))
+    a, b = flatten_config(stored.model_dump(mode="json")), flatten_config(wanted.model_dump(mode="json"))
     diff = []
     for key in sorted(set(a) | set(b)):
         if any(key == p or key.startswith(p + ".") for p in NOT_IDENTITY):
