@@ -122,11 +122,14 @@ def _save_model(model: Any, path: Path) -> None:
     atomic_write(path, lambda tmp: model.save(tmp))
 
 
-def _install_sigterm() -> Any:
+def _install_signal_handlers() -> tuple[Any, Any]:
+    """SIGTERM -> Interrupted(143); SIGINT -> KeyboardInterrupt even where the shell started us
+    with SIGINT ignored (background jobs), so both always end in a checkpoint."""
+
     def handler(signum, frame):  # noqa: ARG001
         raise Interrupted(143)
 
-    return signal.signal(signal.SIGTERM, handler)
+    return (signal.signal(signal.SIGTERM, handler), signal.signal(signal.SIGINT, signal.default_int_handler))
 
 
 def train(cfg: ExperimentConfig, run_dir: Path | None, argv: list[str], dry_run: bool = False,
@@ -226,7 +229,7 @@ def _train_in(built: Built, run_dir: Path, argv: list[str], out, resume: tuple[P
         callbacks.append(CheckpointCallback(cfg.train.checkpoint_freq, save_checkpoint))
     callbacks.extend(extra_callbacks or [])  # e.g. agents.tune_hook.ReportCallback
 
-    previous = _install_sigterm()
+    previous_term, previous_int = _install_signal_handlers()
     try:
         remaining = cfg.train.total_timesteps - model.num_timesteps
         if remaining > 0:
@@ -238,6 +241,7 @@ def _train_in(built: Built, run_dir: Path, argv: list[str], out, resume: tuple[P
     except (KeyboardInterrupt, Interrupted) as exc:
         code = exc.code if isinstance(exc, Interrupted) else 130
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut the save short
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         path = _save_or_explain(save_checkpoint, model.num_timesteps)
         finish_wandb(wandb_run)
         print(f"\ninterrupted at step {model.num_timesteps}: checkpoint saved in {path}\n"
@@ -255,7 +259,8 @@ def _train_in(built: Built, run_dir: Path, argv: list[str], out, resume: tuple[P
                               f"intact (newest: {newest if newest else 'none'}); free space and resume with "
                               f"python train.py --resume {run_dir}") from None
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGINT, previous_int)
     if not (run_dir / "best_model.zip").exists():
         _save_model(model, run_dir / "best_model.zip")
     finish_wandb(wandb_run)
