@@ -157,7 +157,7 @@ class TrainConfig(Strict):
     seed: int = Field(0, ge=0, lt=MAX_TRAIN_SEED)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # On 2 cores one torch thread made SB3 DQN's gradient step 7-20x faster (NOTES.md).
-    torch_threads: int = Field(1, ge=1)
+    torch_threads: int = Field(1, ge=1, le=1024)
     eval_freq: int = Field(2_000, ge=0)  # [env steps]; 0 disables periodic evaluation
     eval_episodes: int = Field(5, ge=1)
     checkpoint_freq: int = Field(5_000, ge=0)  # [env steps]; 0: only the final checkpoint
@@ -233,17 +233,10 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
+    from envs.yamlfile import read_yaml_file
+
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"config file not found: {path} (pass an existing YAML file, e.g. configs/highway_dqn.yaml)")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read config file {path}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        at = f" at line {where.line + 1}" if where else ""
-        raise UserError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from exc
+    data = read_yaml_file(path, "config", "pass an existing YAML file, e.g. configs/highway_dqn.yaml", UserError)
     if data is None:
         data = {}
     if not isinstance(data, dict):
