@@ -113,7 +113,7 @@ class PeriodicEvalCallback(EveryNStepsCallback):
         self.evaluate()
 
     def evaluate(self) -> dict:
-        policy = model_policy(self.model, deterministic=True)
+        policy = model_policy(self.model)
         rows = [run_episode(policy, self.eval_env, TRAIN_EVAL_SEED_BASE + i).row() for i in range(self.n_episodes)]
         metrics = aggregate(rows)
         for name, stats in metrics.items():

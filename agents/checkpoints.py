@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from agents.errors import UserError
-from agents.fileio import _fsync_dir
+from agents.fileio import _fsync_dir, atomic_write_text
 
 PREFIX = "step_"
 REPLAY_FIELDS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
@@ -139,9 +139,7 @@ def prune(ckpt_root: Path, keep: int) -> None:
             manifest_path = older / "manifest.json"
             manifest = json.loads(manifest_path.read_text())
             manifest["files"].pop("replay_buffer.npz", None)
-            tmp = manifest_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(manifest, indent=2))
-            os.replace(tmp, manifest_path)
+            atomic_write_text(manifest_path, json.dumps(manifest, indent=2))
     for stale in ckpt_root.glob(f".tmp-{PREFIX}*") if ckpt_root.is_dir() else []:
         if not stale.name.endswith(f"-{os.getpid()}"):
             shutil.rmtree(stale, ignore_errors=True)

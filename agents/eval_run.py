@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from agents.errors import UserError
 from agents.evaluation import (
     FINAL_EVAL_SEED_BASE,
+    model_policy,
     record_videos,
     run_episode,
     scenario_entry,
@@ -106,20 +107,6 @@ def fit_problem(model: Any, env: Any, network: str) -> str | None:
     return None
 
 
-def make_policy(model: Any):
-    """Deterministic actions; observations with other row counts go through the tensors path."""
-    from agents.networks import predict_any_rows
-
-    shape = model.observation_space.shape
-
-    def act(obs: Any) -> Any:
-        if np.shape(obs) == shape:
-            return model.predict(obs, deterministic=True)[0]
-        return predict_any_rows(model, obs, deterministic=True)
-
-    return act
-
-
 # ---------------------------------------------------------------- episodes (in-process or in workers)
 
 
@@ -155,7 +142,7 @@ def _run_task(run: LoadedRun, scenario: Scenario, task: Task) -> dict[str, Any]:
 
             env = AttentionOverlay(env, run.model)  # draws the ego's attention on the frames
         env = record_videos(env, Path(task.video_dir), scenario.name, len(task.seeds))
-    policy = make_policy(run.model)
+    policy = model_policy(run.model)
     results = []
     try:
         for seed in task.seeds:
@@ -327,7 +314,7 @@ def render_human(run_dir: Path, scenario: Scenario | None, episodes: int, seed: 
     sc = scenario or train_scenario(run)
     config, _ = forced_config(run.config, sc)
     env = make_env(sc.env_id, config, render_mode="human", max_episode_steps=run.config.env.max_episode_steps)
-    policy = make_policy(run.model)
+    policy = model_policy(run.model)
     try:
         for i in range(episodes):
             run_episode(policy, env, FINAL_EVAL_SEED_BASE + seed * SEED_STRIDE + i)

@@ -65,10 +65,18 @@ class EpisodeResult:
 Policy = Callable[[Any], Any]
 
 
-def model_policy(model: Any, deterministic: bool = True) -> Policy:
+def model_policy(model: Any) -> Policy:
+    """Deterministic actions; observations with another row count than in training (an
+    attention network seeing more vehicles) go through the tensors path, which SB3's
+    ``predict`` refuses."""
+    from agents.networks import predict_any_rows
+
+    shape = model.observation_space.shape
+
     def act(obs: Any) -> Any:
-        action, _ = model.predict(obs, deterministic=deterministic)
-        return action
+        if np.shape(obs) == shape:
+            return model.predict(obs, deterministic=True)[0]
+        return predict_any_rows(model, obs, deterministic=True)
 
     return act
 

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from envs.drivers import suggest
 from envs.factory import EnvConfigError, check_env_config, env_class
+from envs.yamlfile import read_yaml_file
 
 SPLITS = ("seen", "unseen")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -183,15 +183,6 @@ def parse_suite(data: Any, source: str = "suite", default_name: str = "suite") -
 def load_suite(path: str | Path) -> Suite:
     """Read and validate a suite YAML file (see the module docstring for the format)."""
     path = Path(path)
-    if not path.is_file():
-        raise SuiteError(f"suite file not found: {path} (e.g. configs/suites/highway_generalization.yaml)")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SuiteError(f"cannot read suite file {path}: {exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark else ""
-        raise SuiteError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+    data = read_yaml_file(path, "suite", "e.g. configs/suites/highway_generalization.yaml", SuiteError)
     suite = parse_suite(data, source=str(path), default_name=path.stem)
     return Suite(name=suite.name, scenarios=suite.scenarios, description=suite.description, path=path)

@@ -34,21 +34,20 @@ def run_cli(*args: str, timeout: int = 300, cwd: Path = ROOT) -> subprocess.Comp
                           text=True, timeout=timeout)
 
 
+def _train_tiny(tmp_path_factory, name: str, config: str, wandb: str, overrides: list[str]) -> Path:
+    run_dir = tmp_path_factory.mktemp("runs") / name
+    proc = run_cli("train.py", "--config", config, "--run-dir", str(run_dir), "--wandb", wandb, *overrides)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run_dir
+
+
 @pytest.fixture(scope="session")
 def dqn_run(tmp_path_factory) -> Path:
     """A tiny DQN run trained through the CLI, W&B offline."""
-    run_dir = tmp_path_factory.mktemp("runs") / "dqn"
-    proc = run_cli("train.py", "--config", "configs/highway_dqn.yaml", "--run-dir", str(run_dir),
-                   "--wandb", "offline", *TINY_DQN)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return run_dir
+    return _train_tiny(tmp_path_factory, "dqn", "configs/highway_dqn.yaml", "offline", TINY_DQN)
 
 
 @pytest.fixture(scope="session")
 def ppo_run(tmp_path_factory) -> Path:
     """A tiny PPO run (2 subprocess envs) trained through the CLI, W&B disabled."""
-    run_dir = tmp_path_factory.mktemp("runs") / "ppo"
-    proc = run_cli("train.py", "--config", "configs/highway_ppo.yaml", "--run-dir", str(run_dir),
-                   "--wandb", "disabled", *TINY_PPO)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return run_dir
+    return _train_tiny(tmp_path_factory, "ppo", "configs/highway_ppo.yaml", "disabled", TINY_PPO)

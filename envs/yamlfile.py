@@ -1,0 +1,24 @@
+"""Reading the project's YAML files (configs, suites) with a safe loader and one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def read_yaml_file(path: str | Path, kind: str, missing_hint: str, error: type[Exception] = ValueError) -> Any:
+    """Parse ``path`` with ``yaml.safe_load``; a missing, unreadable or invalid file raises
+    ``error`` with one line naming the file (``kind``: "config", "suite", ...)."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{kind} file not found: {path} ({missing_hint})")
+    try:
+        return yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"cannot read {kind} file {path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise error(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
