@@ -252,8 +252,10 @@ def main(argv: list[str]) -> int:
         if args.smoke:
             results["label"] = "SMOKE RUN: proves the script works; tiny budget, not a result"
         todo = []
-        for network in args.networks:
-            for seed in args.seeds:
+        # Seed-major order: a session that stops part-way leaves every network with the
+        # same number of seeds, so the partial table still compares like with like.
+        for seed in args.seeds:
+            for network in args.networks:
                 prev = results["runs"].get(run_key(network, args.budget, seed))
                 if prev is None or prev["episodes"] < args.episodes:
                     todo.append((network, seed, prev))

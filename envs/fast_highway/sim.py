@@ -156,13 +156,32 @@ def wrap_to_pi(xp, x):
 
 def closest_lane(xp, x, y, heading, lanes: int):
     """RoadNetwork.get_closest_lane_index: argmin of distance_with_heading, ties to the lower lane."""
-    extra = xp.maximum(x - LANE_LENGTH, 0.0) + xp.maximum(0 - x, 0.0)
     angle = xp.abs(wrap_to_pi(xp, heading))
     low = xp.astype(xp.clip(xp.floor(y / LANE_WIDTH), 0, lanes - 1), np.int64)
     high = xp.minimum(low + 1, lanes - 1)
-    d_low = xp.abs(y - LANE_WIDTH * low) + extra + angle
-    d_high = xp.abs(y - LANE_WIDTH * high) + extra + angle
-    return xp.where(d_high < d_low, high, low)
+    d_low = xp.abs(y - LANE_WIDTH * low)
+    d_high = xp.abs(y - LANE_WIDTH * high)
+    # the distance past the lane ends is exactly 0.0 (adding it changes no bit) while every x is
+    # within [0, LANE_LENGTH]; checked on the host when that is free (see xp ``host``)
+    if not (xp.host and 0 <= float(xp.amin(x.reshape(-1), 0)) and float(xp.amax(x.reshape(-1), 0)) <= LANE_LENGTH):
+        extra = xp.maximum(x - LANE_LENGTH, 0.0) + xp.maximum(0 - x, 0.0)
+        d_low = d_low + extra
+        d_high = d_high + extra
+    return xp.where(d_high + angle < d_low + angle, high, low)
+
+
+def _at_rows(xp, f, x, rows, at_zero=None):
+    """f(x) for a flat array x, evaluated only at ``rows`` (flat indices; None: everywhere).
+
+    The other entries of x must be +-0, where f gives ``at_zero`` (None: x itself, +-0, as
+    sin, tan, arcsin and arctan do). Most vehicles drive straight along a lane centre with a
+    heading of exactly 0, so this skips most of the trigonometry without changing a bit.
+    """
+    if rows is None:
+        return f(x)
+    out = xp.copy(x) if at_zero is None else xp.full(x.shape, at_zero)
+    out[rows] = f(x[rows])
+    return out
 
 
 # ---------------------------------------------------------------- spawning
@@ -223,14 +242,29 @@ def act_ego(s: SimState, params: SimParams, meta) -> None:
 # ---------------------------------------------------------------- controllers
 def steering_control(xp, s: SimState):
     """ControlledVehicle.steering_control toward each vehicle's target lane (straight lanes)."""
-    lateral = s.y - LANE_WIDTH * s.target_lane
+    y, target_lane, speed, heading = (a.reshape(-1) for a in (s.y, s.target_lane, s.speed, s.heading))
+    rows = None
+    if xp.host:
+        # A vehicle on its target lane's centre line (lateral 0), with heading 0 and speed >= 0
+        # steers exactly +0.0: every step below maps those zeros to zeros. The law runs for the
+        # others only (the check costs a read-back, hence host backends only).
+        rows = xp.flatnonzero((heading != 0) | (y != LANE_WIDTH * target_lane) | ~(speed >= 0))
+        y, target_lane, speed, heading = y[rows], target_lane[rows], speed[rows], heading[rows]
+    speed = not_zero(xp, speed)
+    lateral = y - LANE_WIDTH * target_lane
     lateral_speed_command = -KP_LATERAL * lateral
-    heading_command = xp.arcsin(xp.clip(lateral_speed_command / not_zero(xp, s.speed), -1, 1))
-    heading_ref = 0.0 + xp.clip(heading_command, -np.pi / 4, np.pi / 4)
-    heading_rate_command = KP_HEADING * wrap_to_pi(xp, heading_ref - s.heading)
-    slip_angle = xp.arcsin(xp.clip(V_LENGTH / 2 / not_zero(xp, s.speed) * heading_rate_command, -1, 1))
-    steering = xp.arctan(2 * xp.tan(slip_angle))
-    return xp.clip(steering, -MAX_STEERING, MAX_STEERING)
+    heading_command = xp.arcsin(xp.clip(lateral_speed_command / speed, -1, 1))
+    # lane heading (0.0) + command: the 0.0 + only turns -0.0 into 0.0, which the subtraction
+    # and wrap_to_pi below map to the same bits, so it is left out
+    heading_ref = xp.clip(heading_command, -np.pi / 4, np.pi / 4)
+    heading_rate_command = KP_HEADING * wrap_to_pi(xp, heading_ref - heading)
+    slip_angle = xp.arcsin(xp.clip(V_LENGTH / 2 / speed * heading_rate_command, -1, 1))
+    steering = xp.clip(xp.arctan(2 * xp.tan(slip_angle)), -MAX_STEERING, MAX_STEERING)
+    if rows is None:
+        return steering.reshape(s.y.shape)
+    out = xp.zeros(s.y.shape[0] * s.y.shape[1])
+    out[rows] = steering
+    return out.reshape(s.y.shape)
 
 
 class FrameView:
@@ -248,87 +282,158 @@ class FrameView:
         self.lane = s.lane.reshape(-1)
         self.target_lane = s.target_lane.reshape(-1)
         self.delta = s.delta.reshape(-1)
-        self.cos = xp.cos(s.heading).reshape(-1)
-        self.sin = xp.sin(s.heading).reshape(-1)
+        heading = s.heading.reshape(-1)
+        turned = xp.flatnonzero(heading != 0) if xp.host else None  # see _at_rows
+        self.cos = _at_rows(xp, xp.cos, heading, turned, 1.0)
+        self.sin = _at_rows(xp, xp.sin, heading, turned)
         self.vx = self.speed * self.cos  # Vehicle.velocity = speed * direction
         self.vy = self.speed * self.sin
-        self.target = xp.clip(s.target_speed, 0, SPEED_LIMIT).reshape(-1)  # IDM clips to the lane limit
-        self.env_of = xp.repeat(xp.arange(self.B), self.N)
+        target = xp.clip(s.target_speed, 0, SPEED_LIMIT).reshape(-1)  # IDM clips to the lane limit
+        # IDMVehicle.acceleration's free-road ratio max(v, 0) / |not_zero(v0)|, per vehicle;
+        # v0 >= 0 after the clip, where |not_zero(v0)| is max(v0, 1e-2)
+        self.ratio = xp.maximum(self.speed, 0.0) / xp.maximum(target, 1e-2)
+        # ... and its free-road term with the vehicle's own DELTA (what every self-acceleration uses)
+        self.free = COMFORT_ACC_MAX * (1 - xp.power(self.ratio, self.delta))
 
 
-def neighbour_tables(xp, s: SimState, lanes: int):
-    """Road.neighbour_vehicles for every vehicle and every lane: (front, rear), (B*N, L) global indices.
+_LAYOUTS: dict = {}
+
+
+def _sorted_layout(xp, B: int, N: int):
+    """Constant arrays of the x-sorted, vehicle-major layout of :func:`neighbour_tables`, cached
+    per backend and shape.
+
+    The vehicle at sorted position p of env b is on *row* r = p + 1 (rows 0 and N + 1 stand for
+    none behind / none ahead) and has the *slot* r * B + b. Returns (slot of sorted (b, p)
+    flattened (B*N,), env of each global index (B*N,), env offsets b * N (B, 1), rows r (N, 1),
+    N + 1 - r (N, 1)); rows in the smallest integer type that holds N + 1.
+    """
+    key = (xp.name, str(getattr(xp, "device", "")), B, N)
+    if key not in _LAYOUTS:
+        b, p = xp.arange(B), xp.arange(N)
+        rows_dtype = np.int8 if N + 1 < 2**7 else np.int16 if N + 1 < 2**15 else np.int64
+        _LAYOUTS[key] = (((p[None, :] + 1) * B + b[:, None]).reshape(-1), xp.repeat(b, N), (b * N)[:, None],
+                         xp.astype(p + 1, rows_dtype)[:, None], xp.astype(N - p, rows_dtype)[:, None])
+    return _LAYOUTS[key]
+
+
+class Neighbours:
+    """Road.neighbour_vehicles tables (see :func:`neighbour_tables`).
+
+    ``ahead[lane, r, b]`` is N + 1 minus the row of the nearest vehicle on ``lane`` in rows
+    > r of env b (0: none), ``behind[lane, r, b]`` the row of the nearest one in rows < r (0:
+    none); ``owner_ahead`` / ``owner_behind`` map (that value, env) to a global index, -1 for
+    none. Query with :meth:`at`, then :meth:`front` / :meth:`rear`.
+    """
+
+    def __init__(self, xp, slot, env, ahead, behind, owner_ahead, owner_behind, num_envs: int) -> None:
+        self.xp, self.slot, self.env, self.B = xp, slot, env, num_envs
+        self.ahead, self.behind = ahead.reshape(-1), behind.reshape(-1)
+        self.owner_ahead, self.owner_behind = owner_ahead.reshape(-1), owner_behind.reshape(-1)
+        self.stride = ahead.shape[1] * num_envs
+
+    def at(self, g, lane):
+        """Table positions of vehicles ``g`` (global indices, None: all in order) on ``lane`` (valid lanes)."""
+        if g is None:
+            return lane * self.stride + self.slot, self.env
+        return lane * self.stride + self.slot[g], self.env[g]
+
+    def front(self, at):
+        index, env = at
+        return self.owner_ahead[self.xp.astype(self.ahead[index], np.int64) * self.B + env]
+
+    def rear(self, at):
+        index, env = at
+        return self.owner_behind[self.xp.astype(self.behind[index], np.int64) * self.B + env]
+
+
+def neighbour_tables(xp, s: SimState, lanes: int) -> Neighbours:
+    """Road.neighbour_vehicles for every vehicle and every lane, as :class:`Neighbours`.
 
     A vehicle is on lane l when ``on_lane(margin=1)``: |y - 4 l| <= 3 and -5 <= x < 10005. The
     front is the nearest one at or ahead (x_v >= x), the rear the nearest strictly behind;
     -1 when none. Vehicles at exactly equal x are ordered by index (highway-env's tie rule
     differs there; exact float ties do not occur in practice).
+
+    Layout: vehicles sorted by x within each env, vehicle-major ``(lane, row, env)``, so the
+    scans along the sorted rows run over contiguous rows of small integers; only the entries
+    a caller asks for are gathered back to vehicles.
     """
     B, N = s.x.shape
-    order = xp.argsort_stable(s.x, axis=1)
-    base = (xp.arange(B) * N)[:, None]
-    order_g = (order + base).reshape(-1)
-    rank_g = xp.zeros(B * N, np.int64)
-    rank_g[order_g] = xp.arange(B * N)  # global index -> flat sorted position
-    xs = s.x.reshape(-1)[order_g].reshape(B, N, 1)
-    ys = s.y.reshape(-1)[order_g].reshape(B, N, 1)
+    slot_bn, env, base, rows, rows_up = _sorted_layout(xp, B, N)
+    order_g = xp.argsort_stable(s.x, axis=1) + base  # (B, N) global index of the p-th in x order
+    owner_behind = xp.full((N + 2, B), -1, np.int64)  # (row, env) -> global index
+    owner_behind[1 : N + 1] = order_g.T
+    owner_ahead = xp.full((N + 2, B), -1, np.int64)  # (N + 1 - row, env) -> global index
+    owner_ahead[1 : N + 1] = xp.flip1(order_g).T
+    slot = xp.zeros(B * N, np.int64)
+    slot[order_g.reshape(-1)] = slot_bn
+    sorted_g = owner_behind[1 : N + 1].reshape(-1)
+    xs = s.x.reshape(-1)[sorted_g].reshape(N, B)
+    ys = s.y.reshape(-1)[sorted_g].reshape(N, B)
     centres = LANE_WIDTH * xp.arange(lanes)
-    on = (-V_LENGTH <= xs) & (xs < LANE_LENGTH + V_LENGTH) & (xp.abs(ys - centres) <= LANE_WIDTH / 2 + 1)
-    pos = xp.arange(N)[None, :, None]
-    nxt = xp.flip1(xp.cummin(xp.flip1(xp.where(on, pos, N)), axis=1))  # first on-lane at >= k
-    prv = xp.cummax(xp.where(on, pos, -1), axis=1)  # last on-lane at <= k
-    f_pos = xp.concatenate([nxt[:, 1:], xp.full((B, 1, lanes), N, np.int64)], axis=1)  # strictly after k
-    r_pos = xp.concatenate([xp.full((B, 1, lanes), -1, np.int64), prv[:, :-1]], axis=1)  # strictly before
-    order_pad = xp.concatenate([order_g.reshape(B, N), xp.full((B, 1), -1, np.int64)], axis=1).reshape(-1)
-    base1 = (xp.arange(B) * (N + 1))[:, None, None]
-    front_sorted = order_pad[xp.where(f_pos < N, f_pos, N) + base1]  # (B, N, L), -1 for none
-    rear_sorted = order_pad[xp.where(r_pos >= 0, r_pos, N) + base1]
-    front = front_sorted.reshape(B * N, lanes)[rank_g]
-    rear = rear_sorted.reshape(B * N, lanes)[rank_g]
-    return front, rear
+    on = (xp.abs(ys - centres[:, None, None]) <= LANE_WIDTH / 2 + 1) & ((-V_LENGTH <= xs) & (xs < LANE_LENGTH + V_LENGTH))
+    up, down = on * rows_up, on * rows  # (lanes, N, B): N + 1 - row / row where on the lane, else 0
+    ahead = xp.zeros((lanes, N + 2, B), rows.dtype)
+    behind = xp.zeros((lanes, N + 2, B), rows.dtype)
+    for r in range(N - 1, 0, -1):  # ahead[:, r] = max of up over rows r + 1 .. N
+        xp.maximum(ahead[:, r + 1], up[:, r], out=ahead[:, r])
+    for r in range(2, N + 1):  # behind[:, r] = max of down over rows 1 .. r - 1
+        xp.maximum(behind[:, r - 1], down[:, r - 2], out=behind[:, r])
+    return Neighbours(xp, slot, env, ahead, behind, owner_ahead, owner_behind, B)
 
 
-def lane_neighbour(xp, table, g, lane):
-    """table[g, lane] (lane clipped into range; mask invalid lanes yourself)."""
-    return table[g, xp.clip(lane, 0, table.shape[1] - 1)]
+_GAP_DIVISOR = 2 * np.sqrt(-COMFORT_ACC_MAX * COMFORT_ACC_MIN)
+
+
+def _picker(ego):
+    """Gather by ``ego`` indices, or the identity when ego is None (every vehicle, in order)."""
+    return (lambda a: a) if ego is None else (lambda a: a[ego])
 
 
 def desired_gap(F: FrameView, ego, front):
-    """IDMVehicle.desired_gap(ego, front) with projected speed difference (indices >= 0)."""
-    ve = F.speed[ego]
-    dv = (F.vx[ego] - F.vx[front]) * F.cos[ego] + (F.vy[ego] - F.vy[front]) * F.sin[ego]
-    ab = -COMFORT_ACC_MAX * COMFORT_ACC_MIN
-    return DISTANCE_WANTED + ve * TIME_WANTED + ve * dv / (2 * np.sqrt(ab))
+    """IDMVehicle.desired_gap(ego, front) with projected speed difference (indices >= 0; ego None: all)."""
+    pick = _picker(ego)
+    ve = pick(F.speed)
+    dv = (pick(F.vx) - F.vx[front]) * pick(F.cos) + (pick(F.vy) - F.vy[front]) * pick(F.sin)
+    return DISTANCE_WANTED + ve * TIME_WANTED + ve * dv / _GAP_DIVISOR
 
 
-def idm_acceleration(F: FrameView, delta, ego, front):
+def idm_acceleration(F: FrameView, delta, ego, front, free=None):
     """IDMVehicle.acceleration(ego_vehicle=ego, front_vehicle=front), with the caller's DELTA.
 
-    ``ego``/``front`` are global indices, -1 for None (then 0 / no interaction term).
+    ``ego``/``front`` are global indices, -1 for None (then 0 / no interaction term); ego None
+    means every vehicle in order (no gathers). ``free``: the free-road term, when the caller
+    has it (``F.free[ego]`` when delta is the ego's own).
     """
     xp = F.xp
-    e, f = xp.maximum(ego, 0), xp.maximum(front, 0)
-    ve = F.speed[e]
-    acc = COMFORT_ACC_MAX * (1 - xp.power(xp.maximum(ve, 0.0) / xp.abs(not_zero(xp, F.target[e])), delta))
-    d = F.x[f] - F.x[e]
-    interaction = COMFORT_ACC_MAX * xp.power(desired_gap(F, e, f) / not_zero(xp, d), 2)
-    acc = xp.where(front >= 0, acc - interaction, acc)
-    return xp.where(ego >= 0, acc, 0.0)
+    e = None if ego is None else xp.maximum(ego, 0)
+    pick = _picker(e)
+    if free is None:
+        free = COMFORT_ACC_MAX * (1 - xp.power(pick(F.ratio), delta))
+    f = xp.maximum(front, 0)
+    d = F.x[f] - pick(F.x)
+    # power(gap / not_zero(d), 2): not_zero only flips the sign of |d| clamped to 1e-2, which
+    # the square drops, so |d| clamped gives the same bits
+    interaction = COMFORT_ACC_MAX * xp.power(desired_gap(F, e, f) / xp.maximum(xp.abs(d), 1e-2), 2)
+    acc = xp.where(front >= 0, free - interaction, free)
+    return acc if ego is None else xp.where(ego >= 0, acc, 0.0)
 
 
-def _mobil(F: FrameView, front, rear, me, candidate):
-    """IDMVehicle.mobil(candidate lane) for vehicles ``me`` (global indices)."""
-    xp = F.xp
-    new_preceding = lane_neighbour(xp, front, me, candidate)
-    new_following = lane_neighbour(xp, rear, me, candidate)
-    old_preceding = front[me, F.lane[me]]
+def _mobil(F: FrameView, nb: Neighbours, me, candidate, self_a):
+    """IDMVehicle.mobil(candidate lane) for vehicles ``me`` (global indices, candidate lanes valid).
+
+    ``self_a``: their acceleration behind their current front (``acceleration(self, old_preceding)``).
+    """
+    at = nb.at(me, candidate)
+    new_preceding, new_following = nb.front(at), nb.rear(at)
     d = F.delta[me]
     new_following_pred_a = idm_acceleration(F, d, new_following, me)
-    self_pred_a = idm_acceleration(F, d, me, new_preceding)
-    self_a = idm_acceleration(F, d, me, old_preceding)
+    self_pred_a = idm_acceleration(F, d, me, new_preceding, free=F.free[me])
     jerk = self_pred_a - self_a
     if POLITENESS:
-        old_following = rear[me, F.lane[me]]
+        own = nb.at(me, F.lane[me])
+        old_preceding, old_following = nb.front(own), nb.rear(own)
         new_following_a = idm_acceleration(F, d, new_following, new_preceding)
         old_following_a = idm_acceleration(F, d, old_following, me)
         old_following_pred_a = idm_acceleration(F, d, old_following, old_preceding)
@@ -351,7 +456,7 @@ def _aborts(F: FrameView, changing, deciding, decided):
     if rows.shape[0] == 0:
         return aborted
     j = rows[:, None]
-    i = (F.env_of[rows] * N)[:, None] + xp.arange(N)  # (K, N) every vehicle of j's env
+    i = ((rows // N) * N)[:, None] + xp.arange(N)  # (K, N) every vehicle of j's env
     t_j = F.target_lane[j]
     dx = F.x[i] - F.x[j]
     close = (F.lane[i] != t_j) & (0 < dx) & (dx < desired_gap(F, j + 0 * i, i)) & (i != j)
@@ -376,30 +481,37 @@ def road_act(s: SimState, params: SimParams):
     F = FrameView(xp, s)
     is_traffic = xp.arange(N)[None, :] > 0
     active = (is_traffic & ~s.crashed).reshape(-1)  # crashed IDM vehicles return at once
-    front, rear = neighbour_tables(xp, s, L)
+    nb = neighbour_tables(xp, s, L)
+    # IDM in the current lane for every vehicle; depends on positions only, so it is computed
+    # once here and serves both MOBIL's acceleration(self, old_preceding) and the longitudinal control
+    acc = idm_acceleration(F, F.delta, None, nb.front(nb.at(None, F.lane)), free=F.free)
     # change_lane_policy
     changing = active & (F.lane != F.target_lane)
     deciding = active & ~changing & (LANE_CHANGE_DELAY < s.timer.reshape(-1))
     s.timer[:] = xp.where(deciding, 0.0, s.timer.reshape(-1)).reshape(B, N)
     decided = xp.copy(F.target_lane)
     me = xp.flatnonzero(deciding & (xp.abs(F.speed) >= 1))  # only change lane when moving
-    x_me, y_me = F.x[me], F.y[me]
+    lane_me, x_me, y_me = F.lane[me], F.x[me], F.y[me]
+    x_ok = (0 <= x_me) & (x_me < LANE_LENGTH + V_LENGTH)
     for step in (-1, 1):  # side_lanes order: left (id - 1), then right (id + 1)
-        candidate = F.lane[me] + step
-        ok = (candidate >= 0) & (candidate < L)
-        ok &= (xp.abs(y_me - LANE_WIDTH * candidate) <= 2 * LANE_WIDTH) & (0 <= x_me) & (x_me < LANE_LENGTH + V_LENGTH)
-        ok &= _mobil(F, front, rear, me, candidate)
-        decided[me[ok]] = candidate[ok]
+        candidate = lane_me + step
+        ok = (candidate >= 0) & (candidate < L) & x_ok & (xp.abs(y_me - LANE_WIDTH * candidate) <= 2 * LANE_WIDTH)
+        k = xp.flatnonzero(ok)  # reachable candidates only
+        if k.shape[0] == 0:
+            continue
+        who, lane_to = me[k], candidate[k]
+        change = _mobil(F, nb, who, lane_to, acc[who])
+        decided[who[change]] = lane_to[change]
     aborted = _aborts(F, changing, deciding, decided)
     s.target_lane[:] = xp.where(deciding, decided, xp.where(aborted, F.lane, F.target_lane)).reshape(B, N)
     F.target_lane = s.target_lane.reshape(-1)
     steering = steering_control(xp, s)
     # Longitudinal: ego speed control, traffic IDM (current lane, and target lane while changing)
-    everyone = xp.arange(B * N)
-    acc = idm_acceleration(F, F.delta, everyone, front[everyone, F.lane])
     moving_lane = xp.flatnonzero(F.lane != F.target_lane)
-    acc_target = idm_acceleration(F, F.delta[moving_lane], moving_lane, front[moving_lane, F.target_lane[moving_lane]])
-    acc[moving_lane] = xp.minimum(acc[moving_lane], acc_target)
+    if moving_lane.shape[0]:
+        front_target = nb.front(nb.at(moving_lane, F.target_lane[moving_lane]))
+        acc_target = idm_acceleration(F, F.delta[moving_lane], moving_lane, front_target, free=F.free[moving_lane])
+        acc[moving_lane] = xp.minimum(acc[moving_lane], acc_target)
     acc = xp.clip(acc, -ACC_MAX, ACC_MAX).reshape(B, N)
     acc[:, 0] = KP_A * (s.target_speed[:, 0] - s.speed[:, 0])
     return steering, acc
@@ -411,30 +523,55 @@ def road_step(s: SimState, params: SimParams, steering, acc) -> None:
     xp = params.xp
     dt = params.dt
     s.timer[:, 1:] += dt
-    steering = xp.where(s.crashed, 0.0, steering)
-    acc = xp.where(s.crashed, -1.0 * s.speed, acc)
-    acc = xp.where(s.speed > MAX_SPEED, xp.minimum(acc, 1.0 * (MAX_SPEED - s.speed)),
-                   xp.where(s.speed < MIN_SPEED, xp.maximum(acc, 1.0 * (MIN_SPEED - s.speed)), acc))
-    beta = xp.arctan(1 / 2 * xp.tan(steering))
-    s.x += s.speed * xp.cos(s.heading + beta) * dt
-    s.y += s.speed * xp.sin(s.heading + beta) * dt
-    s.x += xp.where(s.has_impact, s.impact[..., 0], 0.0)
-    s.y += xp.where(s.has_impact, s.impact[..., 1], 0.0)
-    s.crashed |= s.has_impact
-    s.has_impact[:] = False
-    s.heading += s.speed * xp.sin(beta) / (V_LENGTH / 2) * dt
+    # The masked updates below change nothing where their mask is empty; on the host (see xp
+    # ``host``) they are skipped then, which is the common case.
+    speed_flat = s.speed.reshape(-1)
+    if not (xp.host and not bool(xp.any(s.crashed))):
+        steering = xp.where(s.crashed, 0.0, steering)
+        acc = xp.where(s.crashed, -1.0 * s.speed, acc)
+    if not (xp.host and MIN_SPEED <= float(xp.amin(speed_flat, 0)) and float(xp.amax(speed_flat, 0)) <= MAX_SPEED):
+        acc = xp.where(s.speed > MAX_SPEED, xp.minimum(acc, 1.0 * (MAX_SPEED - s.speed)),
+                       xp.where(s.speed < MIN_SPEED, xp.maximum(acc, 1.0 * (MIN_SPEED - s.speed)), acc))
+    # Trigonometry only where steering or heading is nonzero (see _at_rows); elsewhere both
+    # are +-0, and so are beta and heading + beta.
+    steering, heading = steering.reshape(-1), s.heading.reshape(-1)
+    turning = xp.flatnonzero((steering != 0) | (heading != 0)) if xp.host else None
+    beta = _at_rows(xp, lambda a: xp.arctan(1 / 2 * xp.tan(a)), steering, turning)
+    course = heading + beta
+    step = _at_rows(xp, xp.cos, course, turning, 1.0)  # x += speed * cos(heading + beta) * dt, in place
+    step = step.reshape(s.x.shape)
+    step *= s.speed
+    step *= dt
+    s.x += step
+    step = _at_rows(xp, xp.sin, course, turning).reshape(s.x.shape)
+    step *= s.speed
+    step *= dt
+    s.y += step
+    if not (xp.host and not bool(xp.any(s.has_impact))):
+        s.x += xp.where(s.has_impact, s.impact[..., 0], 0.0)
+        s.y += xp.where(s.has_impact, s.impact[..., 1], 0.0)
+        s.crashed |= s.has_impact
+        s.has_impact[:] = False
+    step = _at_rows(xp, xp.sin, beta, turning).reshape(s.x.shape)  # heading += speed * sin(beta) / (l / 2) * dt
+    step *= s.speed
+    step /= V_LENGTH / 2
+    step *= dt
+    s.heading += step
     s.speed += acc * dt
     s.lane[:] = closest_lane(xp, s.x, s.y, s.heading, params.lanes)
     handle_collisions(s, params)
 
 
+_CORNERS = np.array(((-V_LENGTH / 2, -V_WIDTH / 2), (-V_LENGTH / 2, V_WIDTH / 2),
+                     (V_LENGTH / 2, V_WIDTH / 2), (V_LENGTH / 2, -V_WIDTH / 2)))
+
+
 def _polygons(xp, x, y, h):
     """RoadObject.polygon() of P vehicles, corner-major: (5, P) x and y of the closed rectangle."""
-    local = ((-V_LENGTH / 2, -V_WIDTH / 2), (-V_LENGTH / 2, V_WIDTH / 2),
-             (V_LENGTH / 2, V_WIDTH / 2), (V_LENGTH / 2, -V_WIDTH / 2))
+    lx, ly = xp.asarray(_CORNERS[:, :1]), xp.asarray(_CORNERS[:, 1:])  # (4, 1) corners in the body frame
     c, sn = xp.cos(h), xp.sin(h)
-    px = xp.stack([c * lx - sn * ly + x for lx, ly in local])
-    py = xp.stack([sn * lx + c * ly + y for lx, ly in local])
+    px = c * lx - sn * ly + x
+    py = sn * lx + c * ly + y
     return xp.concatenate([px, px[:1]]), xp.concatenate([py, py[:1]])
 
 
@@ -446,32 +583,27 @@ def polygons_intersecting(xp, a, b, disp_a, disp_b):
     """utils.are_polygons_intersecting for P pairs: (intersecting, will_intersect, translation).
 
     ``a``/``b`` are (xs, ys) corner-major polygons from :func:`_polygons`, ``disp_*`` (dx, dy).
+    The 8 separating axes (a's 4 edge normals, then b's) are handled at once as (8, P) arrays.
     """
     (ax, ay), (bx, by) = a, b
-    static_d, dyn_d, nxs, nys = [], [], [], []
-    for px, py in ((ax, ay), (bx, by)):
-        for k in range(4):
-            nx, ny = -py[k + 1] + py[k], px[k + 1] - px[k]
-            norm = xp.sqrt(nx * nx + ny * ny)
-            nx, ny = nx / norm, ny / norm
-            proj_a = ax[:4] * nx + ay[:4] * ny
-            proj_b = bx[:4] * nx + by[:4] * ny
-            min_a, max_a = xp.amin(proj_a, 0), xp.amax(proj_a, 0)
-            min_b, max_b = xp.amin(proj_b, 0), xp.amax(proj_b, 0)
-            static_d.append(_interval_distance(xp, min_a, max_a, min_b, max_b))
-            vp = nx * (disp_a[0] - disp_b[0]) + ny * (disp_a[1] - disp_b[1])
-            min_a = xp.where(vp < 0, min_a + vp, min_a)
-            max_a = xp.where(vp < 0, max_a, max_a + vp)
-            dyn_d.append(_interval_distance(xp, min_a, max_a, min_b, max_b))
-            nxs.append(nx)
-            nys.append(ny)
-    static_d, dyn_d = xp.stack(static_d), xp.stack(dyn_d)
-    nxs, nys = xp.stack(nxs), xp.stack(nys)
+    nx = xp.concatenate([-ay[1:] + ay[:-1], -by[1:] + by[:-1]])  # (8, P) edge normals
+    ny = xp.concatenate([ax[1:] - ax[:-1], bx[1:] - bx[:-1]])
+    norm = xp.sqrt(nx * nx + ny * ny)
+    nx, ny = nx / norm, ny / norm
+    proj_a = ax[None, :4] * nx[:, None] + ay[None, :4] * ny[:, None]  # (8, 4, P)
+    proj_b = bx[None, :4] * nx[:, None] + by[None, :4] * ny[:, None]
+    min_a, max_a = xp.amin(proj_a, 1), xp.amax(proj_a, 1)
+    min_b, max_b = xp.amin(proj_b, 1), xp.amax(proj_b, 1)
+    static_d = _interval_distance(xp, min_a, max_a, min_b, max_b)
+    vp = nx * (disp_a[0] - disp_b[0]) + ny * (disp_a[1] - disp_b[1])
+    min_a = xp.where(vp < 0, min_a + vp, min_a)
+    max_a = xp.where(vp < 0, max_a, max_a + vp)
+    dyn_d = _interval_distance(xp, min_a, max_a, min_b, max_b)
     intersecting = ~xp.any(static_d > 0, axis=0)
     will = ~xp.any(dyn_d > 0, axis=0)
     best = xp.argmin(xp.abs(dyn_d), axis=0)
     cols = xp.arange(best.shape[0])
-    axis_x, axis_y = nxs[best, cols], nys[best, cols]
+    axis_x, axis_y = nx[best, cols], ny[best, cols]
     centre_x = ax[:4].mean(0) - bx[:4].mean(0)
     centre_y = ay[:4].mean(0) - by[:4].mean(0)
     sign = xp.where(centre_x * axis_x + centre_y * axis_y > 0, 1.0, -1.0)

@@ -16,6 +16,9 @@ class NumpyOps:
     name = "numpy"
     float64, int64, bool_ = np.float64, np.int64, np.bool_
     pi = np.pi
+    # Arrays live in host memory: reading a value back (bool(any(...)), float(amin(...))) is
+    # cheap, so the simulator may test a condition to skip work that would change nothing.
+    host = True
 
     # creation / conversion
     def asarray(self, x: Any, dtype=None):
@@ -108,11 +111,12 @@ class TorchOps:
         self.device = torch.device(device)
         self.float64, self.int64, self.bool_ = torch.float64, torch.int64, torch.bool
         self.pi = float(np.pi)
+        self.host = self.device.type == "cpu"  # see NumpyOps.host; on CUDA a read-back is a sync
 
     def _dtype(self, dtype):
         t = self.torch
-        mapping = {np.float64: t.float64, np.int64: t.int64, np.bool_: t.bool, bool: t.bool,
-                   float: t.float64, int: t.int64}
+        mapping = {np.float64: t.float64, np.int64: t.int64, np.int16: t.int16, np.int8: t.int8,
+                   np.bool_: t.bool, bool: t.bool, float: t.float64, int: t.int64}
         return mapping.get(dtype, dtype)
 
     def asarray(self, x: Any, dtype=None):
@@ -148,14 +152,18 @@ class TorchOps:
                             device=c.device)
         return t.where(c, a, b)
 
-    def maximum(self, a, b):
+    def maximum(self, a, b, out=None):
+        if out is not None:
+            return self.torch.maximum(a, b, out=out)
         if not isinstance(b, self.torch.Tensor):
             return self.torch.clamp(a, min=b)
         if not isinstance(a, self.torch.Tensor):
             return self.torch.clamp(b, min=a)
         return self.torch.maximum(a, b)
 
-    def minimum(self, a, b):
+    def minimum(self, a, b, out=None):
+        if out is not None:
+            return self.torch.minimum(a, b, out=out)
         if not isinstance(b, self.torch.Tensor):
             return self.torch.clamp(a, max=b)
         if not isinstance(a, self.torch.Tensor):
