@@ -26,6 +26,7 @@ import os
 import platform
 import sys
 import time
+import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from datetime import datetime, timezone
 from multiprocessing import get_context
@@ -81,7 +82,7 @@ def evaluate(model: Any, cfg: Any, seeds: range) -> list[dict[str, Any]]:
     from envs.factory import make_env
 
     env = make_env(cfg.env.id, cfg.env.config, max_episode_steps=cfg.env.max_episode_steps)
-    policy = model_policy(model, deterministic=True)
+    policy = model_policy(model)
     rows = []
     try:
         for seed in seeds:
@@ -111,7 +112,10 @@ def one_run(network: str, seed: int, budget: int, episodes: int, config_dir: str
     try:
         model = built.model
         record = dict(previous) if previous else {}
-        if previous and model_path is not None and model_path.exists():
+        sidecar = model_path.with_suffix(".json") if model_path is not None else None
+        if not previous and sidecar is not None and sidecar.exists() and model_path.exists():
+            record = json.loads(sidecar.read_text())  # trained earlier, its evaluation never finished
+        if record and model_path is not None and model_path.exists():
             model.set_parameters(str(model_path))
         else:
             t0 = time.perf_counter()
@@ -124,6 +128,7 @@ def one_run(network: str, seed: int, budget: int, episodes: int, config_dir: str
             if model_path is not None:
                 model_path.parent.mkdir(parents=True, exist_ok=True)
                 model.save(model_path)
+                sidecar.write_text(json.dumps(record))
         done = len(record["per_episode"])
         t0 = time.perf_counter()
         record["per_episode"] += evaluate(model, cfg, range(FINAL_EVAL_SEED_BASE + done, FINAL_EVAL_SEED_BASE + episodes))
@@ -246,6 +251,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     results = load_results(args.results)
+    failed = 0
     if not args.summary:
         results.setdefault("machine", {}).update({
             "platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()})
@@ -267,7 +273,12 @@ def main(argv: list[str]) -> int:
                        for n, s, prev in todo}
             for fut in as_completed(futures):
                 network, seed = futures[fut]
-                record = fut.result()
+                try:
+                    record = fut.result()
+                except Exception:  # report it now; the other runs go on and are saved
+                    failed += 1
+                    print(f"FAILED {network} seed {seed}:\n{traceback.format_exc()}", flush=True)
+                    continue
                 results["runs"][run_key(network, args.budget, seed)] = record
                 results["summary"] = summarize(results)
                 results["updated_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -275,7 +286,7 @@ def main(argv: list[str]) -> int:
                 print(f"done {network} seed {seed}: success {record['success_rate']:.2f}, return "
                       f"{record['return']:.2f}, train {record['train_wall_s']:.0f} s", flush=True)
     print(markdown(summarize(results, None)))
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,78 @@
+"""The benchmark scripts run end to end at toy sizes (their numbers are not checked here:
+benchmarks/RESULTS.md holds the measured ones). A benchmark that only breaks when someone
+starts a multi-hour run is a benchmark that loses that run."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def test_architectures_run_evaluates_and_reuses_a_trained_model(tmp_path):
+    import architectures
+
+    models = tmp_path / "models"
+    record = architectures.one_run("mlp", 0, 30, 2, str(ROOT / "configs"), str(models), None)
+    assert record["episodes"] == 2 and record["budget"] == 30
+    assert 0.0 <= record["success_rate"] <= 1.0 and len(record["per_episode"]) == 2
+    assert (models / "mlp_budget30_seed0.zip").exists()
+    # a trained model whose evaluation never finished is evaluated, not trained again
+    sidecar = models / "mlp_budget30_seed0.json"
+    assert json.loads(sidecar.read_text())["train_wall_s"] == record["train_wall_s"]
+    again = architectures.one_run("mlp", 0, 30, 3, str(ROOT / "configs"), str(models), None)
+    assert again["train_wall_s"] == record["train_wall_s"] and again["episodes"] == 3
+    # same model, same evaluation seeds: the first two episodes repeat exactly
+    assert [r["return"] for r in again["per_episode"][:2]] == [r["return"] for r in record["per_episode"]]
+
+
+def test_architectures_reports_a_failed_run_and_keeps_the_others(tmp_path, capsys):
+    import architectures
+
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "intersection_dqn_mlp.yaml").write_text((ROOT / "configs/intersection_dqn_mlp.yaml").read_text())
+    (configs / "intersection_dqn_cnn.yaml").write_text("algo: {name: dqn, learning_rat: 0.1}\n")  # a typo
+    out = tmp_path / "results.json"
+    code = architectures.main(["--budget", "30", "--seeds", "0", "--episodes", "1", "--networks", "mlp", "cnn",
+                               "--results", str(out), "--models-dir", str(tmp_path / "m"),
+                               "--config-dir", str(configs)])
+    assert code == 1
+    printed = capsys.readouterr().out
+    assert "FAILED cnn seed 0" in printed and "learning_rat" in printed
+    assert list(json.loads(out.read_text())["runs"]) == ["mlp/budget30/seed0"]
+
+
+def test_time_to_quality_pipeline(tmp_path):
+    import time_to_quality
+
+    out = tmp_path / "ttq.json"
+    code = time_to_quality.main(["--every", "512", "--episodes", "1", "--fh-episodes", "8", "--margin", "100",
+                                 "--out", str(out), "train.total_timesteps=1024", "env.n_envs=8", "algo.n_steps=64",
+                                 "algo.batch_size=128", "algo.n_epochs=1", "network.net_arch=[16,16]",
+                                 "train.eval_freq=0"])
+    assert code == 0
+    result = json.loads(out.read_text())
+    snaps = result["snapshots"]
+    assert [s["timesteps"] for s in snaps] == [512, 1024]
+    assert snaps[0]["train_wall_s"] < snaps[1]["train_wall_s"]
+    assert snaps[1]["highway_fast_v0"]["return"]["n"] == 1
+    split = result["training"]["time_split_s"]
+    assert split["simulator"] > 0 and split["ppo_updates"] > 0
+    assert sum(split.values()) <= result["training"]["train_wall_s"] * 1.05
+
+
+@pytest.mark.parametrize("bad", [["--every", "0"], ["train.total_timesteps=-5"], ["algo.gama=0.9"]])
+def test_time_to_quality_rejects_bad_input(bad, tmp_path, capsys):
+    import time_to_quality
+
+    with pytest.raises(SystemExit) as exc:
+        time_to_quality.main([*bad, "--out", str(tmp_path / "x.json")])
+    assert exc.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
