@@ -10,6 +10,12 @@ pairs whose CIs do not overlap.
     python benchmarks/architectures.py --summary              # table of what is in the JSON
     python benchmarks/architectures.py --smoke                # 300 steps, 1 seed, 5 episodes
 
+--task highway_ppo runs the same protocol for PPO with mlp and attention, trained on
+laneforge/FastHighway-v0 (configs/fast_highway_ppo_<network>.yaml, same 15 x 7 observation)
+and evaluated on highway-env's highway-fast-v0 (success = not crashed); default budget 1e6:
+
+    python benchmarks/architectures.py --task highway_ppo --seeds 0 1 2 --episodes 100
+
 Resumable and incremental: every finished run is written at once to the results JSON (default
 benchmarks/results/architectures.json, keyed by network/budget/seed) and skipped when run
 again; more seeds extend it; a larger --episodes evaluates the saved model (--models-dir)
@@ -41,6 +47,17 @@ os.environ.setdefault("WANDB_ERROR_REPORTING", "false")
 NETWORKS = ("mlp", "cnn", "attention")
 DEFAULT_RESULTS = ROOT / "benchmarks" / "results" / "architectures.json"
 DEFAULT_MODELS = ROOT / "runs" / "benchmarks" / "architectures"  # runs/ is git-ignored
+# What is compared. intersection: DQN on intersection-v0, evaluated there (issue 3's main
+# benchmark). highway_ppo: PPO trained on laneforge/FastHighway-v0, evaluated on highway-env's
+# highway-fast-v0 with the run's observation forced on it; success = not crashed.
+TASKS: dict[str, dict[str, Any]] = {
+    "intersection": {"config": "intersection_dqn_{network}.yaml", "networks": NETWORKS, "eval_env": None,
+                     "success": "arrived", "results": DEFAULT_RESULTS, "models": DEFAULT_MODELS},
+    "highway_ppo": {"config": "fast_highway_ppo_{network}.yaml", "networks": ("mlp", "attention"),
+                    "eval_env": "highway-fast-v0", "success": "survived",
+                    "results": DEFAULT_RESULTS.with_name("architectures_highway_ppo.json"),
+                    "models": DEFAULT_MODELS.with_name("architectures_highway_ppo")},
+}
 # Two-sided 95% Student-t quantiles by degrees of freedom (no scipy dependency).
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
        10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 25: 2.060, 30: 2.042}
@@ -71,31 +88,39 @@ def run_key(network: str, budget: int, seed: int) -> str:
 # ------------------------------------------------------------------ one run (in a worker)
 
 
-def episode_success(row: dict[str, Any]) -> float:
-    """intersection-v0 has no 'success' in info: arrived at the exit without crashing."""
+def episode_success(row: dict[str, Any], rule: str = "arrived") -> float:
+    """arrived: intersection-v0 has no 'success' in info, so reached the exit without crashing;
+    survived: not crashed before the time limit (highway)."""
+    if rule == "survived":
+        return float(not row["crashed"])
     arrived = (row.get("reward_terms") or {}).get("arrived_reward", 0.0) > 0
     return float(arrived and not row["crashed"])
 
 
-def evaluate(model: Any, cfg: Any, seeds: range) -> list[dict[str, Any]]:
+def evaluate(model: Any, cfg: Any, seeds: range, task: str = "intersection") -> list[dict[str, Any]]:
     from agents.evaluation import model_policy, run_episode
     from envs.factory import make_env
 
-    env = make_env(cfg.env.id, cfg.env.config, max_episode_steps=cfg.env.max_episode_steps)
+    spec = TASKS[task]
+    if spec["eval_env"] is None:
+        env = make_env(cfg.env.id, cfg.env.config, max_episode_steps=cfg.env.max_episode_steps)
+    else:  # another simulator: only the run's observation/action settings carry over
+        carried = {k: v for k, v in cfg.env.config.items() if k in ("observation", "action")}
+        env = make_env(spec["eval_env"], carried)
     policy = model_policy(model)
     rows = []
     try:
         for seed in seeds:
             row = run_episode(policy, env, seed).row()
             rows.append({"seed": seed, "return": row["return"], "length": row["length"],
-                         "crashed": bool(row["crashed"]), "success": episode_success(row)})
+                         "crashed": bool(row["crashed"]), "success": episode_success(row, spec["success"])})
     finally:
         env.close()
     return rows
 
 
 def one_run(network: str, seed: int, budget: int, episodes: int, config_dir: str, models_dir: str | None,
-            previous: dict[str, Any] | None) -> dict[str, Any]:
+            previous: dict[str, Any] | None, task: str = "intersection") -> dict[str, Any]:
     """Train (or reload) one (network, seed) and evaluate the missing episodes."""
     import torch
 
@@ -104,7 +129,8 @@ def one_run(network: str, seed: int, budget: int, episodes: int, config_dir: str
     from agents.evaluation import FINAL_EVAL_SEED_BASE
     from agents.training import build
 
-    cfg = load_config(Path(config_dir) / f"intersection_dqn_{network}.yaml",
+    config = TASKS[task]["config"].format(network=network)
+    cfg = load_config(Path(config_dir) / config,
                       [f"train.total_timesteps={budget}", f"train.seed={seed}", "train.progress_bar=false",
                        "logging.wandb=disabled"])
     model_path = Path(models_dir) / f"{network}_budget{budget}_seed{seed}.zip" if models_dir else None
@@ -124,14 +150,15 @@ def one_run(network: str, seed: int, budget: int, episodes: int, config_dir: str
                       "train_wall_s": round(time.perf_counter() - t0, 1),
                       "env_steps_per_s": round(model.num_timesteps / (time.perf_counter() - t0), 2),
                       "parameters": parameter_counts(model), "torch_threads": torch.get_num_threads(),
-                      "config": f"configs/intersection_dqn_{network}.yaml", "per_episode": []}
+                      "config": f"configs/{config}", "per_episode": []}
             if model_path is not None:
                 model_path.parent.mkdir(parents=True, exist_ok=True)
                 model.save(model_path)
                 sidecar.write_text(json.dumps(record))
         done = len(record["per_episode"])
         t0 = time.perf_counter()
-        record["per_episode"] += evaluate(model, cfg, range(FINAL_EVAL_SEED_BASE + done, FINAL_EVAL_SEED_BASE + episodes))
+        record["per_episode"] += evaluate(model, cfg, range(FINAL_EVAL_SEED_BASE + done, FINAL_EVAL_SEED_BASE + episodes),
+                                         task)
         record["eval_wall_s"] = round(record.get("eval_wall_s", 0.0) + time.perf_counter() - t0, 1)
     finally:
         built.close()
@@ -223,28 +250,40 @@ def markdown(summary: dict[str, Any]) -> str:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=NETWORKS)
+    p.add_argument("--task", default="intersection", choices=sorted(TASKS),
+                   help="intersection: DQN on intersection-v0; highway_ppo: PPO on FastHighway judged on "
+                        "highway-fast-v0 (mlp and attention)")
+    p.add_argument("--networks", nargs="+", choices=NETWORKS, help="default: the task's networks")
     p.add_argument("--seeds", nargs="+", type=int, help="training seeds (default 0 1 2)")
     p.add_argument("--budget", type=int, help="env steps per run (default 40000: the paper's ~4000 episodes)")
     p.add_argument("--episodes", type=int, help="deterministic evaluation episodes per run (default 100)")
     p.add_argument("--jobs", type=int, default=1, help="runs at a time (each in its own process)")
-    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
-    p.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS,
+    p.add_argument("--results", type=Path, help="default: benchmarks/results/architectures[_TASK].json")
+    p.add_argument("--models-dir", type=Path,
                    help="where trained models are kept, so more evaluation episodes need no retraining")
     p.add_argument("--config-dir", type=Path, default=ROOT / "configs")
     p.add_argument("--summary", action="store_true", help="print the table of the results file and exit")
     p.add_argument("--smoke", action="store_true",
                    help="default to 300 steps, seed 0, 5 episodes, into architectures_smoke.json: proves the script runs")
     args = p.parse_args(argv)
-    defaults = (300, [0], 5) if args.smoke else (40_000, [0, 1, 2], 100)
+    task = TASKS[args.task]
+    args.networks = args.networks or list(task["networks"])
+    unknown = [n for n in args.networks if n not in task["networks"]]
+    if unknown:
+        p.error(f"--networks: task {args.task} has no config for {', '.join(unknown)}; "
+                f"valid: {', '.join(task['networks'])}")
+    args.results = args.results or task["results"]
+    args.models_dir = args.models_dir or task["models"]
+    default_budget = 40_000 if args.task == "intersection" else 1_000_000
+    defaults = (300, [0], 5) if args.smoke else (default_budget, [0, 1, 2], 100)
     for name, value in zip(("budget", "seeds", "episodes"), defaults):
         if getattr(args, name) is None:
             setattr(args, name, value)
     if args.smoke:
-        if args.results == DEFAULT_RESULTS:
-            args.results = DEFAULT_RESULTS.with_name("architectures_smoke.json")
-        if args.models_dir == DEFAULT_MODELS:
-            args.models_dir = DEFAULT_MODELS.with_name("architectures_smoke")
+        if args.results == task["results"]:
+            args.results = task["results"].with_name(task["results"].stem + "_smoke.json")
+        if args.models_dir == task["models"]:
+            args.models_dir = task["models"].with_name(task["models"].name + "_smoke")
     return args
 
 
@@ -269,7 +308,7 @@ def main(argv: list[str]) -> int:
         ctx = get_context("spawn")
         with ProcessPoolExecutor(max_workers=max(1, args.jobs), mp_context=ctx) as pool:
             futures = {pool.submit(one_run, n, s, args.budget, args.episodes, str(args.config_dir),
-                                   str(args.models_dir) if args.models_dir else None, prev): (n, s)
+                                   str(args.models_dir) if args.models_dir else None, prev, args.task): (n, s)
                        for n, s, prev in todo}
             for fut in as_completed(futures):
                 network, seed = futures[fut]

@@ -37,7 +37,7 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 def mean_ci(values) -> dict:
     v = np.asarray(values, dtype=np.float64)
     half = 1.96 * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
-    return {"mean": float(v.mean()), "ci95_half": float(half), "n": int(len(v))}
+    return {"mean": float(v.mean()), "ci95_half": float(half), "n": len(v)}
 
 
 def train_with_snapshots(config: str, overrides: list[str], every: int) -> tuple[dict, list[dict], object]:

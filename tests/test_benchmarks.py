@@ -48,6 +48,16 @@ def test_architectures_reports_a_failed_run_and_keeps_the_others(tmp_path, capsy
     assert list(json.loads(out.read_text())["runs"]) == ["mlp/budget30/seed0"]
 
 
+def test_architectures_highway_ppo_task_trains_on_fast_highway_and_judges_on_highway_env(tmp_path):
+    import architectures
+
+    record = architectures.one_run("attention", 0, 512, 1, str(ROOT / "configs"), None, None, task="highway_ppo")
+    assert record["config"] == "configs/fast_highway_ppo_attention.yaml" and record["episodes"] == 1
+    # highway-fast-v0 lasts 30 policy steps; success there means not crashed
+    row = record["per_episode"][0]
+    assert row["success"] == float(not row["crashed"]) and row["length"] <= 30
+
+
 def test_time_to_quality_pipeline(tmp_path):
     import time_to_quality
 
