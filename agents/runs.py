@@ -14,6 +14,7 @@ import re
 import socket
 import subprocess
 import sys
+import warnings
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -124,7 +125,11 @@ def load_model(cfg: ExperimentConfig, model_path: Path, device: str = "cpu") -> 
     check_model_zip(model_path)
     env = make_env(cfg.env.id, cfg.env.config, max_episode_steps=cfg.env.max_episode_steps)
     try:
-        model = build_model(cfg, env, device=device)
+        with warnings.catch_warnings():
+            # PPO checks batch_size against n_steps * n_envs of *this* env (one, for
+            # evaluation) and warns about the training config; nothing is trained here
+            warnings.filterwarnings("ignore", message=".*mini-batch size.*", category=UserWarning)
+            model = build_model(cfg, env, device=device)
         load_parameters(model, model_path)
     finally:
         env.close()

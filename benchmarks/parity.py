@@ -11,9 +11,8 @@ and ``--fh-episodes`` on FastHighway per policy (IDLE, random, always FASTER): c
 mean ego speed, return, and traffic lane-change rate (lane changes per traffic vehicle per
 simulated second), each with a 95% confidence interval.
 
-Transfer (``--transfer-steps``): PPO trained only on FastHighway with
-configs/fast_highway_ppo.yaml's settings, evaluated deterministically on FastHighway and on
-highway-env's highway-fast-v0 over ``--transfer-episodes`` episodes each.
+Transfer (a policy trained on FastHighway, judged on highway-env) is measured by
+benchmarks/time_to_quality.py, which trains from the config itself.
 
     python benchmarks/parity.py --out benchmarks/results/fast_highway_parity.json
 """
@@ -152,54 +151,6 @@ def fast_episodes(policy: str, episodes: int, seed0: int) -> dict:
             "traffic_lane_change_rate": _mean_ci(changes / (n_traffic * steps / core.params.policy_frequency))}
 
 
-def transfer(total_steps: int, episodes: int, seed: int = 0) -> dict:
-    """PPO trained only on FastHighway (configs/fast_highway_ppo.yaml's settings), evaluated
-    deterministically on FastHighway and on highway-env's highway-fast-v0."""
-    import torch
-    from stable_baselines3 import PPO
-    from stable_baselines3.common.vec_env import VecMonitor
-
-    from envs.fast_highway import make_sb3_vec_env
-
-    torch.set_num_threads(1)
-    venv = VecMonitor(make_sb3_vec_env(256, {}, seed=seed))
-    model = PPO("MlpPolicy", venv, n_steps=32, batch_size=1024, n_epochs=10, learning_rate=5e-4, gamma=0.8,
-                policy_kwargs=dict(net_arch=dict(pi=[256, 256], vf=[256, 256]), activation_fn=torch.nn.Tanh),
-                seed=seed, device="cpu", verbose=0)
-    start = time.perf_counter()
-    model.learn(total_steps)
-    train_seconds = time.perf_counter() - start
-
-    def policy(obs):
-        return model.predict(obs, deterministic=True)[0]
-
-    # FastHighway: `episodes` envs in one batch, one episode each
-    core = FastHighwayCore(episodes, {})
-    core.seed(seed + 1)
-    core.reset_envs()
-    running, ret, crashed = np.ones(episodes, bool), np.zeros(episodes), np.zeros(episodes)
-    while running.any():
-        rew, term, trunc, info = core.step(policy(core.observe()))
-        ret += np.where(running, rew, 0)
-        done = running & (term | trunc)
-        crashed[done] = info["crashed"][done]
-        running &= ~done
-    hw = make_highway("highway-fast-v0")
-    hw_ret, hw_crash = [], []
-    for ep in range(episodes):
-        obs, _ = hw.reset(seed=20_000 + ep)
-        total, done = 0.0, False
-        while not done:
-            obs, r, term, trunc, info = hw.step(int(policy(obs)))
-            total += r
-            done = term or trunc
-        hw_ret.append(total)
-        hw_crash.append(float(info["crashed"]))
-    return {"total_timesteps": total_steps, "n_envs": 256, "train_seconds": train_seconds,
-            "fast_highway": {"return": _mean_ci(ret), "crash_rate": _mean_ci(crashed)},
-            "highway_fast_v0": {"return": _mean_ci(hw_ret), "crash_rate": _mean_ci(hw_crash)}}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scenes", type=int, default=200, help="highway-fast-v0 step-parity scenes")
@@ -208,9 +159,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hw-episodes", type=int, default=100, help="highway-env episodes per policy")
     parser.add_argument("--fh-episodes", type=int, default=2000, help="FastHighway episodes per policy")
     parser.add_argument("--policies", nargs="+", default=["idle", "random", "faster"], choices=sorted(POLICIES))
-    parser.add_argument("--transfer-steps", type=int, default=0,
-                        help="also train PPO on FastHighway for this many steps and evaluate on highway-env")
-    parser.add_argument("--transfer-episodes", type=int, default=100)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/fast_highway_parity.json")
     args = parser.parse_args(argv)
     result = {"command": " ".join([Path(sys.executable).name, *sys.argv]),
@@ -232,13 +180,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"statistical parity {policy}: " + ", ".join(
             f"{k} {hw[k]['mean']:.3f}±{hw[k]['ci95']:.3f} vs {fh[k]['mean']:.3f}±{fh[k]['ci95']:.3f}"
             for k in hw), flush=True)
-    if args.transfer_steps:
-        result["transfer"] = transfer(args.transfer_steps, args.transfer_episodes)
-        tr = result["transfer"]
-        hw_return = tr["highway_fast_v0"]["return"]
-        print(f"transfer: trained {tr['total_timesteps']} steps in {tr['train_seconds']:.0f}s; return on "
-              f"FastHighway {tr['fast_highway']['return']['mean']:.2f}, on highway-fast-v0 "
-              f"{hw_return['mean']:.2f}±{hw_return['ci95']:.2f}", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
