@@ -36,7 +36,7 @@ class FastHighwaySB3VecEnv(VecEnv):
     def reset(self) -> np.ndarray:
         seed, self._next_seed = self._next_seed, None
         obs, info = self.venv.reset(seed=seed)
-        self.reset_infos = [self._env_info(info, b) for b in range(self.num_envs)]
+        self.reset_infos = self._env_infos(info, self.num_envs)
         self._reset_seeds()
         self._reset_options()
         return obs
@@ -47,22 +47,32 @@ class FastHighwaySB3VecEnv(VecEnv):
     def step_wait(self):
         obs, rew, term, trunc, info = self.venv.step(self._actions)
         done = term | trunc
-        infos = [self._env_info(info, b) for b in range(self.num_envs)]
+        infos = self._env_infos(info, self.num_envs)
+        finals = self._env_infos(info["final_info"], self.num_envs) if done.any() else []
         for b in np.nonzero(done)[0]:
-            final = self._env_info(info["final_info"], b)
+            final = finals[b]
             final["terminal_observation"] = info["final_obs"][b]
             final["TimeLimit.truncated"] = bool(trunc[b] and not term[b])
             infos[b] = final
         return obs, rew.astype(np.float32), done, infos
 
     @staticmethod
-    def _env_info(info: dict[str, Any], b: int) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+    def _env_infos(info: dict[str, Any], n: int) -> list[dict[str, Any]]:
+        """The batched info as n per-env dicts of Python scalars (nested dicts kept nested).
+
+        One ``tolist()`` per key and a zip: building the dicts value by value with ``.item()``
+        took a quarter of a step at 256 envs.
+        """
+        columns: dict[str, list] = {}
         for key, value in info.items():
             if key.startswith("_") or key in ("final_obs", "final_info"):
                 continue
-            out[key] = FastHighwaySB3VecEnv._env_info(value, b) if isinstance(value, dict) else value[b].item()
-        return out
+            columns[key] = (FastHighwaySB3VecEnv._env_infos(value, n) if isinstance(value, dict)
+                            else np.asarray(value).tolist())
+        if not columns:
+            return [{} for _ in range(n)]
+        keys = list(columns)
+        return [dict(zip(keys, row)) for row in zip(*columns.values())]
 
     def close(self) -> None:
         self.venv.close()
