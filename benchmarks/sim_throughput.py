@@ -1,11 +1,12 @@
 """Env-steps/s of FastHighway against highway-env, measured in the same run.
 
-For each traffic size (20 vehicles: highway-fast-v0's config; 50 vehicles: highway-v0's), the
-script times highway-env with random actions, then FastHighway's vector env (observation,
-reward and autoreset included) with random actions at each batch size B, and writes env-steps/s
-and the ratio to highway-env into a JSON file. Every measurement runs for about
-``--seconds`` of wall time (at least ``--min-steps`` policy steps), so numbers on a shared
-machine are noisy: compare ratios measured in one run.
+For each traffic size (20 vehicles: highway-fast-v0's config; 50 vehicles: highway-v0's),
+backend and batch size B, the script times highway-env with random actions and right after it
+FastHighway's vector env (observation, reward and autoreset included) with random actions,
+``--repeats`` times, and writes env-steps/s and the median of the paired ratios into a JSON
+file. Every measurement runs for about ``--seconds`` of wall time (at least ``--min-steps``
+policy steps). Pairing matters on a shared machine: absolute rates move with other jobs'
+load, a ratio of two measurements taken seconds apart much less.
 
     python benchmarks/sim_throughput.py --out benchmarks/results/fast_highway_throughput.json
 """
@@ -17,6 +18,7 @@ import datetime as dt
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 import warnings
@@ -111,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vehicles", type=int, nargs="+", default=[20, 50], choices=sorted(SCENARIOS))
     parser.add_argument("--seconds", type=float, default=4.0, help="wall time per measurement [s]")
     parser.add_argument("--min-steps", type=int, default=3, help="policy steps per measurement, at least")
+    parser.add_argument("--repeats", type=int, default=3, help="paired measurements per cell (median ratio reported)")
     parser.add_argument("--backends", nargs="+", default=["numpy"], choices=["numpy", "torch"])
     parser.add_argument("--torch-device", default="cpu", help="device for the torch backend (cpu, cuda)")
     parser.add_argument("--memory-env-steps", type=int, default=0,
@@ -124,27 +127,28 @@ def main(argv: list[str] | None = None) -> int:
     for vehicles in args.vehicles:
         env_id, config = SCENARIOS[vehicles]
         config = highway_v0_config() if config is None else config
-        before = time_highway_env(env_id, args.seconds * 2, args.min_steps)
-        print(f"{env_id} ({vehicles} vehicles): {before['steps_per_s']:.2f} steps/s", flush=True)
-        runs = []
         for backend in args.backends:
             device = args.torch_device if backend == "torch" else "cpu"
             for num_envs in args.batch_sizes:
-                run = time_fast_highway(num_envs, dict(config, backend=backend, device=device), args.seconds,
-                                        args.min_steps)
-                run.update(vehicles=vehicles, reference=env_id, backend=backend, device=device)
-                runs.append(run)
-                print(f"  FastHighway {backend}/{device} B={num_envs:5d}: {run['env_steps_per_s']:10.0f} "
-                      f"env-steps/s", flush=True)
-        after = time_highway_env(env_id, args.seconds * 2, args.min_steps)
-        reference = (before["steps_per_s"] + after["steps_per_s"]) / 2  # measured before and after the sweep
-        print(f"{env_id} again: {after['steps_per_s']:.2f} steps/s; reference {reference:.2f}", flush=True)
-        for run in runs:
-            run["speedup"] = run["env_steps_per_s"] / reference
-            print(f"  {run['backend']}/{run['device']} B={run['num_envs']:5d}: {run['speedup']:7.0f}x", flush=True)
-        result["runs"].extend(runs)
-        result.setdefault("references", []).append(
-            {"env_id": env_id, "vehicles": vehicles, "before": before, "after": after, "steps_per_s": reference})
+                # Paired: highway-env is timed right before each FastHighway measurement, so a
+                # shared machine's changing load hits both sides of every ratio alike.
+                pairs = []
+                for _ in range(args.repeats):
+                    ref = time_highway_env(env_id, args.seconds, args.min_steps)
+                    run = time_fast_highway(num_envs, dict(config, backend=backend, device=device), args.seconds,
+                                            args.min_steps)
+                    pairs.append({"reference": ref, "fast_highway": run,
+                                  "speedup": run["env_steps_per_s"] / ref["steps_per_s"]})
+                ratios = sorted(p["speedup"] for p in pairs)
+                median = statistics.median(ratios)
+                row = {"vehicles": vehicles, "reference": env_id, "backend": backend, "device": device,
+                       "num_envs": num_envs, "pairs": pairs, "speedup": median,
+                       "env_steps_per_s": float(np.median([p["fast_highway"]["env_steps_per_s"] for p in pairs])),
+                       "reference_steps_per_s": float(np.median([p["reference"]["steps_per_s"] for p in pairs]))}
+                result["runs"].append(row)
+                print(f"{env_id} ({vehicles} vehicles) FastHighway {backend}/{device} B={num_envs:5d}: "
+                      f"{row['env_steps_per_s']:9.0f} env-steps/s, highway-env {row['reference_steps_per_s']:6.2f} "
+                      f"steps/s: {median:6.0f}x (pairs: {', '.join(f'{r:.0f}x' for r in ratios)})", flush=True)
     if args.memory_env_steps:
         result["memory"] = memory_trace(4096, args.memory_env_steps)
         print(f"memory: {result['memory']['rss_samples']}", flush=True)
