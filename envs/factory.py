@@ -19,6 +19,8 @@ import highway_env  # noqa: F401  (registers highway-env's ids, also in spawn/fo
 from gymnasium.envs.registration import load_env_creator
 from highway_env.envs.common import action as hw_action
 from highway_env.envs.common import observation as hw_obs
+from highway_env.envs.intersection_env import IntersectionEnv
+from highway_env.utils import class_from_path
 
 import envs  # noqa: F401  (registers the laneforge/ ids)
 from envs.drivers import DRIVER_CLASS_PATHS
@@ -197,14 +199,78 @@ def make_env(
         kwargs["render_mode"] = render_mode
     if max_episode_steps is not None:
         kwargs["max_episode_steps"] = max_episode_steps
+    cls = env_class(env_id)
+    traffic = None
+    if cls is not None and issubclass(cls, IntersectionEnv):  # see TrafficClassIsolation
+        merged = {**cls.default_config(), **kwargs.get("config", {})}
+        traffic = class_from_path(merged["other_vehicles_type"])
+        outside = TrafficClassIsolation.snapshot(traffic)
     try:
         with warnings.catch_warnings():
             # gymnasium warns that some highway-env ids are out of date; the CLI says so once
             # (see newer_version) instead of on every env construction.
             warnings.simplefilter("ignore", DeprecationWarning)
-            return gym.make(env_id, **kwargs)
+            env = gym.make(env_id, **kwargs)  # highway-env's constructor already resets once
     except (ValueError, TypeError, KeyError) as exc:
         raise EnvConfigError(f"env.config: {env_id} rejected its config: {exc}") from exc
+    finally:
+        own = TrafficClassIsolation.snapshot(traffic) if traffic is not None else None
+        if traffic is not None:
+            TrafficClassIsolation.swap(traffic, outside)
+    if traffic is not None:
+        env = TrafficClassIsolation(env, traffic, own)
+    return env
+
+
+_ABSENT = object()
+
+
+class TrafficClassIsolation(gym.Wrapper):
+    """Keeps an env's writes to its traffic class's constants inside the env's own calls.
+
+    highway-env's IntersectionEnv._make_vehicles sets DISTANCE_WANTED, COMFORT_ACC_MAX and
+    COMFORT_ACC_MIN on the traffic *class* (IDMVehicle by default) at every reset, for the
+    whole process: after one intersection episode, every highway, merge or roundabout env in
+    the same process (a suite evaluation, a sequential experiment, FastHighway's constants)
+    would drive with the intersection's IDM. This wrapper puts the env's own values in place
+    around each of its reset/step calls and restores what was there before afterwards, so the
+    intersection behaves as highway-env made it and nothing else changes.
+    """
+
+    ATTRIBUTES = ("DISTANCE_WANTED", "COMFORT_ACC_MAX", "COMFORT_ACC_MIN")
+
+    def __init__(self, env: gym.Env, traffic: type, own: Mapping[str, Any]) -> None:
+        super().__init__(env)
+        self._traffic = traffic  # the class highway-env writes to (its other_vehicles_type)
+        self._own = dict(own)  # the env's values, as its constructor's reset left them
+
+    @classmethod
+    def snapshot(cls, traffic: type) -> dict[str, Any]:
+        return {name: traffic.__dict__.get(name, _ABSENT) for name in cls.ATTRIBUTES}
+
+    @staticmethod
+    def swap(traffic: type, values: Mapping[str, Any]) -> None:
+        for name, value in values.items():
+            if value is _ABSENT:
+                if name in traffic.__dict__:
+                    delattr(traffic, name)
+            else:
+                setattr(traffic, name, value)
+
+    def _isolated(self, method, *args, **kwargs):
+        outside = self.snapshot(self._traffic)
+        self.swap(self._traffic, self._own)
+        try:
+            return method(*args, **kwargs)
+        finally:
+            self._own = self.snapshot(self._traffic)
+            self.swap(self._traffic, outside)
+
+    def reset(self, **kwargs):
+        return self._isolated(self.env.reset, **kwargs)
+
+    def step(self, action):
+        return self._isolated(self.env.step, action)
 
 
 def make_batched_vec_env(env_id: str, n_envs: int, config: Mapping[str, Any] | None, seed: int | None,

@@ -422,3 +422,37 @@ def test_scenarios_are_solvable_by_a_scripted_driver_and_not_by_idle(env_id, avo
         idle.append(infos[-1]["success"])
     assert np.mean(scripted) >= 0.5  # measured 0.7-0.8 on 20-30 seeds
     assert np.mean(idle) <= 0.1
+
+
+def test_intersection_keeps_its_idm_constants_to_itself():
+    """highway-env's IntersectionEnv writes IDM constants onto the IDMVehicle class at every
+    reset; through make_env that write stays inside the intersection's own calls."""
+    from highway_env.vehicle.behavior import IDMVehicle
+
+    from envs.factory import make_env
+
+    names = ("DISTANCE_WANTED", "COMFORT_ACC_MAX", "COMFORT_ACC_MIN")
+    before = {n: IDMVehicle.__dict__[n] for n in names}
+
+    def trajectory(env):
+        env.reset(seed=3)
+        out = []
+        for _ in range(8):
+            env.step(1)
+            out.append([tuple(v.position) + (v.speed,) for v in env.unwrapped.road.vehicles])
+        return out
+
+    try:
+        wrapped = make_env("intersection-v0", {})
+        isolated = trajectory(wrapped)
+        assert {n: IDMVehicle.__dict__[n] for n in names} == before  # nothing leaked
+        # ... and the intersection drove exactly as highway-env's own (leaking) env does
+        raw = gym.make("intersection-v0")
+        leaked = trajectory(raw)
+        assert IDMVehicle.DISTANCE_WANTED == 7  # highway-env's own write, outside the wrapper
+        assert isolated == leaked
+        wrapped.close()
+        raw.close()
+    finally:
+        for n, v in before.items():
+            setattr(IDMVehicle, n, v)
