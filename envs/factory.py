@@ -11,7 +11,8 @@ from __future__ import annotations
 import difflib
 import inspect
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import gymnasium as gym
@@ -199,27 +200,17 @@ def make_env(
         kwargs["render_mode"] = render_mode
     if max_episode_steps is not None:
         kwargs["max_episode_steps"] = max_episode_steps
-    cls = env_class(env_id)
-    traffic = None
-    if cls is not None and issubclass(cls, IntersectionEnv):  # see TrafficClassIsolation
-        merged = {**cls.default_config(), **kwargs.get("config", {})}
-        traffic = class_from_path(merged["other_vehicles_type"])
-        outside = TrafficClassIsolation.snapshot(traffic)
+    traffic = TrafficClassIsolation.written_class(env_class(env_id), kwargs.get("config", {}))
     try:
-        with warnings.catch_warnings():
+        # highway-env's constructor already resets once: its class writes are contained from here
+        with warnings.catch_warnings(), TrafficClassIsolation.contained(traffic) as own:
             # gymnasium warns that some highway-env ids are out of date; the CLI says so once
             # (see newer_version) instead of on every env construction.
             warnings.simplefilter("ignore", DeprecationWarning)
-            env = gym.make(env_id, **kwargs)  # highway-env's constructor already resets once
+            env = gym.make(env_id, **kwargs)
     except (ValueError, TypeError, KeyError) as exc:
         raise EnvConfigError(f"env.config: {env_id} rejected its config: {exc}") from exc
-    finally:
-        own = TrafficClassIsolation.snapshot(traffic) if traffic is not None else None
-        if traffic is not None:
-            TrafficClassIsolation.swap(traffic, outside)
-    if traffic is not None:
-        env = TrafficClassIsolation(env, traffic, own)
-    return env
+    return env if traffic is None else TrafficClassIsolation(env, traffic, own)
 
 
 _ABSENT = object()
@@ -244,6 +235,28 @@ class TrafficClassIsolation(gym.Wrapper):
         self._traffic = traffic  # the class highway-env writes to (its other_vehicles_type)
         self._own = dict(own)  # the env's values, as its constructor's reset left them
 
+    @staticmethod
+    def written_class(env_cls: type | None, config: Mapping[str, Any]) -> type | None:
+        """The traffic class an env of ``env_cls`` with ``config`` writes to; None when it writes none."""
+        if env_cls is None or not issubclass(env_cls, IntersectionEnv):
+            return None
+        return class_from_path({**env_cls.default_config(), **config}["other_vehicles_type"])
+
+    @classmethod
+    @contextmanager
+    def contained(cls, traffic: type | None) -> Iterator[dict[str, Any]]:
+        """Undo the block's writes to ``traffic`` on exit; the yielded dict then holds them."""
+        own: dict[str, Any] = {}
+        if traffic is None:
+            yield own
+            return
+        outside = cls.snapshot(traffic)
+        try:
+            yield own
+        finally:
+            own.update(cls.snapshot(traffic))
+            cls.swap(traffic, outside)
+
     @classmethod
     def snapshot(cls, traffic: type) -> dict[str, Any]:
         return {name: traffic.__dict__.get(name, _ABSENT) for name in cls.ATTRIBUTES}
@@ -258,13 +271,13 @@ class TrafficClassIsolation(gym.Wrapper):
                 setattr(traffic, name, value)
 
     def _isolated(self, method, *args, **kwargs):
-        outside = self.snapshot(self._traffic)
-        self.swap(self._traffic, self._own)
+        own = self._own
         try:
-            return method(*args, **kwargs)
+            with self.contained(self._traffic) as own:
+                self.swap(self._traffic, self._own)
+                return method(*args, **kwargs)
         finally:
-            self._own = self.snapshot(self._traffic)
-            self.swap(self._traffic, outside)
+            self._own = own  # the env's values, as its call left them
 
     def reset(self, **kwargs):
         return self._isolated(self.env.reset, **kwargs)

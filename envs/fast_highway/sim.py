@@ -163,7 +163,7 @@ def closest_lane(xp, x, y, heading, lanes: int):
     d_high = xp.abs(y - LANE_WIDTH * high)
     # the distance past the lane ends is exactly 0.0 (adding it changes no bit) while every x is
     # within [0, LANE_LENGTH]; checked on the host when that is free (see xp ``host``)
-    if not (xp.host and 0 <= float(xp.amin(x.reshape(-1), 0)) and float(xp.amax(x.reshape(-1), 0)) <= LANE_LENGTH):
+    if not xp.host or not (0 <= float(xp.amin(x.reshape(-1), 0)) and float(xp.amax(x.reshape(-1), 0)) <= LANE_LENGTH):
         extra = xp.maximum(x - LANE_LENGTH, 0.0) + xp.maximum(0 - x, 0.0)
         d_low = d_low + extra
         d_high = d_high + extra
@@ -526,10 +526,10 @@ def road_step(s: SimState, params: SimParams, steering, acc) -> None:
     # The masked updates below change nothing where their mask is empty; on the host (see xp
     # ``host``) they are skipped then, which is the common case.
     speed_flat = s.speed.reshape(-1)
-    if not (xp.host and not bool(xp.any(s.crashed))):
+    if not xp.host or bool(xp.any(s.crashed)):
         steering = xp.where(s.crashed, 0.0, steering)
         acc = xp.where(s.crashed, -1.0 * s.speed, acc)
-    if not (xp.host and MIN_SPEED <= float(xp.amin(speed_flat, 0)) and float(xp.amax(speed_flat, 0)) <= MAX_SPEED):
+    if not xp.host or not (MIN_SPEED <= float(xp.amin(speed_flat, 0)) and float(xp.amax(speed_flat, 0)) <= MAX_SPEED):
         acc = xp.where(s.speed > MAX_SPEED, xp.minimum(acc, 1.0 * (MAX_SPEED - s.speed)),
                        xp.where(s.speed < MIN_SPEED, xp.maximum(acc, 1.0 * (MIN_SPEED - s.speed)), acc))
     # Trigonometry only where steering or heading is nonzero (see _at_rows); elsewhere both
@@ -538,25 +538,14 @@ def road_step(s: SimState, params: SimParams, steering, acc) -> None:
     turning = xp.flatnonzero((steering != 0) | (heading != 0)) if xp.host else None
     beta = _at_rows(xp, lambda a: xp.arctan(1 / 2 * xp.tan(a)), steering, turning)
     course = heading + beta
-    step = _at_rows(xp, xp.cos, course, turning, 1.0)  # x += speed * cos(heading + beta) * dt, in place
-    step = step.reshape(s.x.shape)
-    step *= s.speed
-    step *= dt
-    s.x += step
-    step = _at_rows(xp, xp.sin, course, turning).reshape(s.x.shape)
-    step *= s.speed
-    step *= dt
-    s.y += step
-    if not (xp.host and not bool(xp.any(s.has_impact))):
+    _advance(s.x, _at_rows(xp, xp.cos, course, turning, 1.0), s.speed, dt)  # x += speed * cos(heading + beta) * dt
+    _advance(s.y, _at_rows(xp, xp.sin, course, turning), s.speed, dt)
+    if not xp.host or bool(xp.any(s.has_impact)):
         s.x += xp.where(s.has_impact, s.impact[..., 0], 0.0)
         s.y += xp.where(s.has_impact, s.impact[..., 1], 0.0)
         s.crashed |= s.has_impact
         s.has_impact[:] = False
-    step = _at_rows(xp, xp.sin, beta, turning).reshape(s.x.shape)  # heading += speed * sin(beta) / (l / 2) * dt
-    step *= s.speed
-    step /= V_LENGTH / 2
-    step *= dt
-    s.heading += step
+    _advance(s.heading, _at_rows(xp, xp.sin, beta, turning), s.speed, dt, V_LENGTH / 2)  # speed * sin(beta) / (l/2) * dt
     s.speed += acc * dt
     s.lane[:] = closest_lane(xp, s.x, s.y, s.heading, params.lanes)
     handle_collisions(s, params)
@@ -564,6 +553,17 @@ def road_step(s: SimState, params: SimParams, steering, acc) -> None:
 
 _CORNERS = np.array(((-V_LENGTH / 2, -V_WIDTH / 2), (-V_LENGTH / 2, V_WIDTH / 2),
                      (V_LENGTH / 2, V_WIDTH / 2), (V_LENGTH / 2, -V_WIDTH / 2)))
+
+
+def _advance(target, unit, speed, dt: float, divisor: float | None = None) -> None:
+    """target += speed * unit [/ divisor] * dt, in place and in that order (the same bits as
+    the expression), ``unit`` flat and consumed as the scratch array."""
+    step = unit.reshape(target.shape)
+    step *= speed
+    if divisor is not None:
+        step /= divisor
+    step *= dt
+    target += step
 
 
 def _polygons(xp, x, y, h):

@@ -79,12 +79,6 @@ class NumpyOps:
     def argmin(self, x, axis):
         return np.argmin(x, axis=axis)
 
-    def cummin(self, x, axis):
-        return np.minimum.accumulate(x, axis=axis)
-
-    def cummax(self, x, axis):
-        return np.maximum.accumulate(x, axis=axis)
-
     def argsort_stable(self, x, axis=-1):
         return np.argsort(x, axis=axis, kind="stable")
 
@@ -229,12 +223,6 @@ class TorchOps:
 
     def argmin(self, x, axis):
         return self.torch.argmin(x, dim=axis)
-
-    def cummin(self, x, axis):
-        return self.torch.cummin(x, dim=axis).values
-
-    def cummax(self, x, axis):
-        return self.torch.cummax(x, dim=axis).values
 
     def argsort_stable(self, x, axis=-1):
         return self.torch.sort(x, dim=axis, stable=True).indices
