@@ -98,15 +98,16 @@ def episode_success(row: dict[str, Any], rule: str = "arrived") -> float:
 
 
 def evaluate(model: Any, cfg: Any, seeds: range, task: str = "intersection") -> list[dict[str, Any]]:
+    from agents.eval_run import forced_config
     from agents.evaluation import model_policy, run_episode
     from envs.factory import make_env
+    from envs.suites import Scenario
 
     spec = TASKS[task]
     if spec["eval_env"] is None:
         env = make_env(cfg.env.id, cfg.env.config, max_episode_steps=cfg.env.max_episode_steps)
-    else:  # another simulator: only the run's observation/action settings carry over
-        carried = {k: v for k, v in cfg.env.config.items() if k in ("observation", "action")}
-        env = make_env(spec["eval_env"], carried)
+    else:  # another simulator, with the run's observation/action forced on it as evaluate.py does
+        env = make_env(spec["eval_env"], forced_config(cfg, Scenario(name=spec["eval_env"], split="seen", env_id=spec["eval_env"]))[0])
     policy = model_policy(model)
     rows = []
     try:

@@ -24,8 +24,8 @@ import os
 import platform
 import sys
 import time
-import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +40,8 @@ def mean_ci(values) -> dict:
     return {"mean": float(v.mean()), "ci95_half": float(half), "n": len(v)}
 
 
-def train_with_snapshots(config: str, overrides: list[str], every: int) -> tuple[dict, list[dict], object]:
+def train_with_snapshots(config: str, overrides: list[str], every: int) -> tuple[dict, list[dict], Any, Any]:
+    """Train the config; returns (training info, snapshots, model, config)."""
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.vec_env import VecEnvWrapper
 
@@ -106,13 +107,13 @@ def train_with_snapshots(config: str, overrides: list[str], every: int) -> tuple
             "train_wall_s": total,
             "time_split_s": {"simulator": clock["sim"], "collection_other": clock["collect"] - clock["sim"],
                              "ppo_updates": clock["update"]}}
-    return info, snapshots, model
+    return info, snapshots, model, cfg
 
 
-def eval_fast_highway(model, episodes: int, seed: int) -> dict:
+def eval_fast_highway(model, cfg, episodes: int, seed: int) -> dict:
     from envs.fast_highway import FastHighwayCore
 
-    core = FastHighwayCore(episodes, {})
+    core = FastHighwayCore(episodes, cfg.env.config)  # the training env's config, one episode per env
     core.seed(seed)
     core.reset_envs()
     running, ret, crashed = np.ones(episodes, bool), np.zeros(episodes), np.zeros(episodes)
@@ -125,26 +126,21 @@ def eval_fast_highway(model, episodes: int, seed: int) -> dict:
     return {"return": mean_ci(ret), "crash_rate": mean_ci(crashed)}
 
 
-def eval_highway_env(model, episodes: int, first_seed: int) -> dict:
-    """highway-env's own highway-fast-v0, evaluation seeds first_seed, first_seed + 1, ..."""
-    import gymnasium as gym
-    import highway_env  # noqa: F401
+def eval_highway_env(model, cfg, episodes: int, first_seed: int) -> dict:
+    """highway-env's own highway-fast-v0 with the run's observation/action forced on it, as
+    evaluate.py does; evaluation seeds first_seed, first_seed + 1, ..."""
+    from agents.eval_run import forced_config
+    from agents.evaluation import model_policy, run_episode
+    from envs.factory import make_env
+    from envs.suites import Scenario
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        env = gym.make("highway-fast-v0")
-    rets, crashes = [], []
-    for ep in range(episodes):
-        obs, _ = env.reset(seed=first_seed + ep)
-        total, done = 0.0, False
-        while not done:
-            obs, r, term, trunc, info = env.step(int(model.predict(obs, deterministic=True)[0]))
-            total += float(r)
-            done = term or trunc
-        rets.append(total)
-        crashes.append(float(info["crashed"]))
-    env.close()
-    return {"return": mean_ci(rets), "crash_rate": mean_ci(crashes)}
+    env = make_env("highway-fast-v0", forced_config(cfg, Scenario(name="highway_fast", split="seen", env_id="highway-fast-v0"))[0])
+    policy = model_policy(model)
+    try:
+        rows = [run_episode(policy, env, first_seed + ep) for ep in range(episodes)]
+    finally:
+        env.close()
+    return {"return": mean_ci([r.return_ for r in rows]), "crash_rate": mean_ci([float(r.crashed) for r in rows])}
 
 
 def positive_int(text: str) -> int:
@@ -171,17 +167,17 @@ def main(argv: list[str] | None = None) -> int:
 
     started = dt.datetime.now(dt.timezone.utc)
     try:
-        info, snapshots, model = train_with_snapshots(args.config, args.overrides, args.every)
+        info, snapshots, model, cfg = train_with_snapshots(args.config, args.overrides, args.every)
     except UserError as exc:
         p.exit(2, f"time_to_quality.py: {exc}\n")
     rows, judging, reached = [], False, None
     for snap in snapshots:
         model.policy.load_state_dict(snap["state"])
         row = {"timesteps": snap["timesteps"], "train_wall_s": snap["train_wall_s"],
-               "fast_highway": eval_fast_highway(model, args.fh_episodes, seed=123)}
+               "fast_highway": eval_fast_highway(model, cfg, args.fh_episodes, seed=123)}
         judging = judging or row["fast_highway"]["return"]["mean"] >= args.target - args.margin
         if judging:
-            row["highway_fast_v0"] = eval_highway_env(model, args.episodes, first_seed=20_000)
+            row["highway_fast_v0"] = eval_highway_env(model, cfg, args.episodes, first_seed=20_000)
             if reached is None and row["highway_fast_v0"]["return"]["mean"] >= args.target:
                 reached = row
         hw = row.get("highway_fast_v0")
