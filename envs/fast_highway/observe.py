@@ -42,23 +42,25 @@ class KinematicsObserver:
         return spaces.Box(shape=(self.vehicles_count, len(self.features)), low=-np.inf, high=np.inf,
                           dtype=np.float32)
 
-    @staticmethod
-    def _features(xp, s: SimState, rows, idx) -> dict[str, Any]:
-        """Vehicle.to_dict() of vehicles idx[b, k] of envs ``rows`` (B, K)."""
-        take = lambda a: xp.take_along_axis(a[rows], idx, axis=1)  # noqa: E731
-        x, y, h, v, lane = take(s.x), take(s.y), take(s.heading), take(s.speed), take(s.lane)
-        c, sn = xp.cos(h), xp.sin(h)
+    def _features(self, xp, s: SimState, rows, idx) -> dict[str, Any]:
+        """Vehicle.to_dict() of vehicles idx[b, k] of envs ``rows`` (B, K), the configured features only."""
+        take = lambda a: xp.take_along_axis(a if rows is None else a[rows], idx, axis=1)  # noqa: E731
+        x, y, h, v = take(s.x), take(s.y), take(s.heading), take(s.speed)
+        wanted = set(self.features)
+        c = xp.cos(h) if wanted & {"vx", "cos_h"} else None
+        sn = xp.sin(h) if wanted & {"vy", "sin_h"} else None
         zero = x * 0.0
-        return {
-            "presence": zero + 1.0, "x": x, "y": y, "vx": v * c, "vy": v * sn, "heading": h,
-            "cos_h": c, "sin_h": sn, "cos_d": zero, "sin_d": zero, "long_off": x,
-            "lat_off": y - LANE_WIDTH * lane, "ang_off": wrap_to_pi(xp, h),
+        make = {
+            "presence": lambda: zero + 1.0, "x": lambda: x, "y": lambda: y, "vx": lambda: v * c,
+            "vy": lambda: v * sn, "heading": lambda: h, "cos_h": lambda: c, "sin_h": lambda: sn,
+            "cos_d": lambda: zero, "sin_d": lambda: zero, "long_off": lambda: x,
+            "lat_off": lambda: y - LANE_WIDTH * take(s.lane), "ang_off": lambda: wrap_to_pi(xp, h),
         }
+        return {name: make[name]() for name in self.features}
 
     def observe(self, xp, s: SimState, rows=None, rng: np.random.Generator | None = None) -> np.ndarray:
         """Observation of envs ``rows`` (all by default): numpy (len(rows), vehicles_count, F) float32."""
-        rows = xp.arange(s.x.shape[0]) if rows is None else rows
-        x, y = s.x[rows], s.y[rows]
+        x, y = (s.x, s.y) if rows is None else (s.x[rows], s.y[rows])
         B, N = x.shape
         dx, dy = x - x[:, :1], y - y[:, :1]
         visible = xp.sqrt(dx * dx + dy * dy) < PERCEPTION_DISTANCE

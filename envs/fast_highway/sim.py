@@ -273,7 +273,7 @@ class FrameView:
     Vehicles are addressed by global index ``g = b * N + n``; -1 stands for None.
     """
 
-    def __init__(self, xp, s: SimState) -> None:
+    def __init__(self, xp, s: SimState, v0=None) -> None:
         self.xp = xp
         self.B, self.N = s.x.shape
         self.x = s.x.reshape(-1)
@@ -288,12 +288,18 @@ class FrameView:
         self.sin = _at_rows(xp, xp.sin, heading, turned)
         self.vx = self.speed * self.cos  # Vehicle.velocity = speed * direction
         self.vy = self.speed * self.sin
-        target = xp.clip(s.target_speed, 0, SPEED_LIMIT).reshape(-1)  # IDM clips to the lane limit
-        # IDMVehicle.acceleration's free-road ratio max(v, 0) / |not_zero(v0)|, per vehicle;
-        # v0 >= 0 after the clip, where |not_zero(v0)| is max(v0, 1e-2)
-        self.ratio = xp.maximum(self.speed, 0.0) / xp.maximum(target, 1e-2)
+        # IDMVehicle.acceleration's free-road ratio max(v, 0) / |not_zero(v0)|, per vehicle
+        self.ratio = xp.maximum(self.speed, 0.0) / (free_speed(xp, s) if v0 is None else v0)
         # ... and its free-road term with the vehicle's own DELTA (what every self-acceleration uses)
         self.free = COMFORT_ACC_MAX * (1 - xp.power(self.ratio, self.delta))
+
+
+def free_speed(xp, s: SimState):
+    """|not_zero(v0)| of IDMVehicle.acceleration, flat: the target speed clipped to the lane's
+    limit, >= 0 after the clip, where |not_zero(v0)| is max(v0, 1e-2). It changes only when a
+    target speed does (the ego's meta-actions, resets), so :func:`simulate` computes it once
+    per policy step."""
+    return xp.maximum(xp.clip(s.target_speed, 0, SPEED_LIMIT), 1e-2).reshape(-1)
 
 
 _LAYOUTS: dict = {}
@@ -460,25 +466,34 @@ def _aborts(F: FrameView, changing, deciding, decided):
     t_j = F.target_lane[j]
     dx = F.x[i] - F.x[j]
     close = (F.lane[i] != t_j) & (0 < dx) & (dx < desired_gap(F, j + 0 * i, i)) & (i != j)
-    before = i < j
-    pre = F.target_lane[i]
+    # Only the close pairs (j, i) can abort j: iterate on them alone (usually a handful)
+    k, n = xp.nonzero(close)
+    if k.shape[0] == 0:
+        return aborted
+    pj, pi, t_p = rows[k], i[k, n], t_j[k, 0]
+    before = pi < pj
+    pre = F.target_lane[pi]
+    deciding_i, decided_i, changing_i = deciding[pi], decided[pi], changing[pi]
+    lane_i = F.lane[pi]
     for _ in range(N + 1):
-        post = xp.where(deciding, decided, xp.where(changing & aborted, F.lane, F.target_lane))
-        seen = xp.where(before, post[i], pre)
+        post = xp.where(deciding_i, decided_i, xp.where(changing_i & aborted[pi], lane_i, pre))
+        seen = xp.where(before, post, pre)
         new = xp.zeros(B * N, np.bool_)
-        new[rows] = xp.any(close & (seen == t_j), axis=1)
+        new[pj[seen == t_p]] = True
         if xp.array_equal(new, aborted):
             break
         aborted = new
     return aborted
 
 
-def road_act(s: SimState, params: SimParams):
-    """Road.act(): every vehicle's act(); returns (steering, acceleration) commands (B, N)."""
+def road_act(s: SimState, params: SimParams, v0=None):
+    """Road.act(): every vehicle's act(); returns (steering, acceleration) commands (B, N).
+
+    ``v0``: :func:`free_speed` of this state, when the caller has it."""
     xp = params.xp
     B, N = s.x.shape
     L = params.lanes
-    F = FrameView(xp, s)
+    F = FrameView(xp, s, v0)
     is_traffic = xp.arange(N)[None, :] > 0
     active = (is_traffic & ~s.crashed).reshape(-1)  # crashed IDM vehicles return at once
     nb = neighbour_tables(xp, s, L)
@@ -488,9 +503,10 @@ def road_act(s: SimState, params: SimParams):
     # change_lane_policy
     changing = active & (F.lane != F.target_lane)
     deciding = active & ~changing & (LANE_CHANGE_DELAY < s.timer.reshape(-1))
-    s.timer[:] = xp.where(deciding, 0.0, s.timer.reshape(-1)).reshape(B, N)
+    rows = xp.flatnonzero(deciding)
+    s.timer.reshape(-1)[rows] = 0.0
     decided = xp.copy(F.target_lane)
-    me = xp.flatnonzero(deciding & (xp.abs(F.speed) >= 1))  # only change lane when moving
+    me = rows[xp.abs(F.speed[rows]) >= 1]  # only change lane when moving
     lane_me, x_me, y_me = F.lane[me], F.x[me], F.y[me]
     x_ok = (0 <= x_me) & (x_me < LANE_LENGTH + V_LENGTH)
     for step in (-1, 1):  # side_lanes order: left (id - 1), then right (id + 1)
@@ -503,7 +519,9 @@ def road_act(s: SimState, params: SimParams):
         change = _mobil(F, nb, who, lane_to, acc[who])
         decided[who[change]] = lane_to[change]
     aborted = _aborts(F, changing, deciding, decided)
-    s.target_lane[:] = xp.where(deciding, decided, xp.where(aborted, F.lane, F.target_lane)).reshape(B, N)
+    rows = xp.flatnonzero(aborted)  # changing vehicles only, so disjoint from the deciding ones
+    decided[rows] = F.lane[rows]
+    s.target_lane[:] = decided.reshape(B, N)
     F.target_lane = s.target_lane.reshape(-1)
     steering = steering_control(xp, s)
     # Longitudinal: ego speed control, traffic IDM (current lane, and target lane while changing)
@@ -526,10 +544,11 @@ def road_step(s: SimState, params: SimParams, steering, acc) -> None:
     # The masked updates below change nothing where their mask is empty; on the host (see xp
     # ``host``) they are skipped then, which is the common case.
     speed_flat = s.speed.reshape(-1)
+    v_min, v_max = (float(xp.amin(speed_flat, 0)), float(xp.amax(speed_flat, 0))) if xp.host else (None, None)
     if not xp.host or bool(xp.any(s.crashed)):
         steering = xp.where(s.crashed, 0.0, steering)
         acc = xp.where(s.crashed, -1.0 * s.speed, acc)
-    if not xp.host or not (MIN_SPEED <= float(xp.amin(speed_flat, 0)) and float(xp.amax(speed_flat, 0)) <= MAX_SPEED):
+    if not xp.host or not (MIN_SPEED <= v_min and v_max <= MAX_SPEED):
         acc = xp.where(s.speed > MAX_SPEED, xp.minimum(acc, 1.0 * (MAX_SPEED - s.speed)),
                        xp.where(s.speed < MIN_SPEED, xp.maximum(acc, 1.0 * (MIN_SPEED - s.speed)), acc))
     # Trigonometry only where steering or heading is nonzero (see _at_rows); elsewhere both
@@ -540,15 +559,40 @@ def road_step(s: SimState, params: SimParams, steering, acc) -> None:
     course = heading + beta
     _advance(s.x, _at_rows(xp, xp.cos, course, turning, 1.0), s.speed, dt)  # x += speed * cos(heading + beta) * dt
     _advance(s.y, _at_rows(xp, xp.sin, course, turning), s.speed, dt)
+    impacted = None
     if not xp.host or bool(xp.any(s.has_impact)):
+        impacted = xp.flatnonzero(s.has_impact) if xp.host else None
         s.x += xp.where(s.has_impact, s.impact[..., 0], 0.0)
         s.y += xp.where(s.has_impact, s.impact[..., 1], 0.0)
         s.crashed |= s.has_impact
         s.has_impact[:] = False
     _advance(s.heading, _at_rows(xp, xp.sin, beta, turning), s.speed, dt, V_LENGTH / 2)  # speed * sin(beta) / (l/2) * dt
     s.speed += acc * dt
-    s.lane[:] = closest_lane(xp, s.x, s.y, s.heading, params.lanes)
+    reach = None if v_min is None else max(-v_min, v_max) * dt * 1.01 + 1e-9  # how far any x moved, at most
+    _update_lanes(s, params, turning, impacted, reach)
     handle_collisions(s, params)
+
+
+def _update_lanes(s: SimState, params: SimParams, turning, impacted, reach) -> None:
+    """Vehicle.on_state_update's lane_index, recomputed only where it can have changed.
+
+    ``lane`` always equals :func:`closest_lane` of the current x, y, heading (spawning and
+    highway-env imports start that way). A vehicle outside ``turning`` (steering and heading
+    both 0) and not displaced by an impact kept its y and heading this frame, and while
+    every x is within the lanes' extent now and was one frame ago, x does not enter the
+    distance, so its closest lane is the one it had. ``turning``/``impacted`` None: all rows;
+    ``reach``: a bound on how far any x moved this frame (None: all rows).
+    """
+    xp = params.xp
+    x = s.x.reshape(-1)
+    if xp.host and turning is not None and reach is not None:
+        if reach <= float(xp.amin(x, 0)) and float(xp.amax(x, 0)) <= LANE_LENGTH - reach:
+            rows = turning if impacted is None else xp.concatenate([turning, impacted])
+            if rows.shape[0]:
+                lane = s.lane.reshape(-1)
+                lane[rows] = closest_lane(xp, x[rows], s.y.reshape(-1)[rows], s.heading.reshape(-1)[rows], params.lanes)
+            return
+    s.lane[:] = closest_lane(xp, s.x, s.y, s.heading, params.lanes)
 
 
 _CORNERS = np.array(((-V_LENGTH / 2, -V_WIDTH / 2), (-V_LENGTH / 2, V_WIDTH / 2),
@@ -612,6 +656,26 @@ def polygons_intersecting(xp, a, b, disp_a, disp_b):
     return intersecting, will, translation
 
 
+def _may_collide(xp, dx, dy, dh, vx, vy):
+    """False only where are_polygons_intersecting surely returns (False, False, ...).
+
+    Pairs (a, b) with centre offset (dx, dy), heading difference dh and relative displacement
+    (vx, vy) = disp_a - disp_b. Projected on a's two axes u (along a) and w, the SAT's interval
+    distances are at least |D_u| - h_u - |v_u| and |D_w| - h_w - |v_w|, with h_u = L/2 +
+    L/2 |cos dh| + W/2 |sin dh| and h_w = W/2 + L/2 |sin dh| + W/2 |cos dh| the half extents
+    of the Minkowski sum. If both were <= 0, |D| <= |(h_u, h_w)| + |v| by the triangle
+    inequality; so beyond that distance one of a's axes separates the pair now and after the
+    displacement: neither intersecting nor will_intersect. The 1e-6 m margin covers rounding.
+    highway-env's pre-check (|D| <= diagonal + speed_a dt) admits many more pairs, which
+    this keeps out of the full 8-axis test.
+    """
+    c, sn = xp.abs(xp.cos(dh)), xp.abs(xp.sin(dh))
+    h_u = V_LENGTH / 2 + V_LENGTH / 2 * c + V_WIDTH / 2 * sn
+    h_w = V_WIDTH / 2 + V_LENGTH / 2 * sn + V_WIDTH / 2 * c
+    reach = xp.sqrt(h_u * h_u + h_w * h_w) + xp.sqrt(vx * vx + vy * vy) + 1e-6
+    return dx * dx + dy * dy <= reach * reach
+
+
 def _near_pairs(xp, s: SimState, dt: float):
     """All pairs (b, i, j), i < j, passing RoadObject._is_colliding's distance pre-check,
     in np.nonzero order of a (B, N, N) mask.
@@ -653,10 +717,12 @@ def handle_collisions(s: SimState, params: SimParams) -> None:
         pb, pi, pj = _near_pairs(xp, s, params.dt)
     else:
         dx = s.x[:, 1:] - s.x[:, :1]
-        dy = s.y[:, 1:] - s.y[:, :1]
-        near = xp.sqrt(dx * dx + dy * dy) <= DIAGONAL + s.speed[:, :1] * params.dt
-        pb, pj = xp.nonzero(near)
-        pj = pj + 1
+        reach = DIAGONAL + s.speed[:, :1] * params.dt
+        # |dx| <= sqrt(dx^2 + dy^2): only the few vehicles within reach along x need the norm
+        pb, pj = xp.nonzero(xp.abs(dx) <= reach)
+        dx, dy = dx[pb, pj], s.y[pb, pj + 1] - s.y[pb, 0]
+        near = xp.sqrt(dx * dx + dy * dy) <= reach[pb, 0]
+        pb, pj = pb[near], pj[near] + 1
         pi = pj * 0
     if pb.shape[0] == 0:
         return
@@ -665,6 +731,13 @@ def handle_collisions(s: SimState, params: SimParams) -> None:
     dt = params.dt
     disp_a = (va * xp.cos(ha) * dt, va * xp.sin(ha) * dt)
     disp_b = (vb * xp.cos(hb) * dt, vb * xp.sin(hb) * dt)
+    keep = _may_collide(xp, xb - xa, yb - ya, hb - ha, disp_a[0] - disp_b[0], disp_a[1] - disp_b[1])
+    if xp.host:
+        if not bool(xp.any(keep)):
+            return
+        if not bool(xp.all(keep)):
+            pb, pi, pj, xa, ya, ha, xb, yb, hb = (a[keep] for a in (pb, pi, pj, xa, ya, ha, xb, yb, hb))
+            disp_a, disp_b = tuple(a[keep] for a in disp_a), tuple(a[keep] for a in disp_b)
     hit, will, translation = polygons_intersecting(
         xp, _polygons(xp, xa, ya, ha), _polygons(xp, xb, yb, hb), disp_a, disp_b)
     s.crashed[pb[hit], pi[hit]] = True
@@ -688,10 +761,10 @@ def simulate(s: SimState, params: SimParams, meta, on_frame=None) -> None:
 
     ``on_frame()`` runs after every frame but the last (highway-env's automatic rendering).
     """
+    act_ego(s, params, meta)
+    v0 = free_speed(params.xp, s)  # target speeds are fixed for the rest of the policy step
     for frame in range(params.frames):
-        if frame == 0:
-            act_ego(s, params, meta)
-        steering, acc = road_act(s, params)
+        steering, acc = road_act(s, params, v0)
         road_step(s, params, steering, acc)
         if on_frame is not None and frame < params.frames - 1:
             on_frame()

@@ -70,6 +70,9 @@ class NumpyOps:
     def any(self, x, axis=None):
         return np.any(x, axis=axis)
 
+    def all(self, x):
+        return np.all(x)
+
     def amin(self, x, axis):
         return x.min(axis)
 
@@ -214,6 +217,9 @@ class TorchOps:
 
     def any(self, x, axis=None):
         return self.torch.any(x) if axis is None else self.torch.any(x, dim=axis)
+
+    def all(self, x):
+        return self.torch.all(x)
 
     def amin(self, x, axis):
         return self.torch.amin(x, dim=axis)
