@@ -431,19 +431,30 @@ def _mobil(F: FrameView, nb: Neighbours, me, candidate, self_a):
 
     ``self_a``: their acceleration behind their current front (``acceleration(self, old_preceding)``).
     """
+    xp = F.xp
     at = nb.at(me, candidate)
-    new_preceding, new_following = nb.front(at), nb.rear(at)
+    new_preceding = nb.front(at)
     d = F.delta[me]
-    new_following_pred_a = idm_acceleration(F, d, new_following, me)
     self_pred_a = idm_acceleration(F, d, me, new_preceding, free=F.free[me])
     jerk = self_pred_a - self_a
-    if POLITENESS:
-        own = nb.at(me, F.lane[me])
-        old_preceding, old_following = nb.front(own), nb.rear(own)
-        new_following_a = idm_acceleration(F, d, new_following, new_preceding)
-        old_following_a = idm_acceleration(F, d, old_following, me)
-        old_following_pred_a = idm_acceleration(F, d, old_following, old_preceding)
-        jerk = jerk + POLITENESS * (new_following_pred_a - new_following_a + old_following_pred_a - old_following_a)
+    if not POLITENESS:  # highway-env's IDMVehicle: the incentive is the own gain alone
+        # ... so the safety criterion is only evaluated where the incentive holds (about a
+        # fifth of the candidates); the result is the same as evaluating both everywhere
+        keen = xp.flatnonzero(~(jerk < LANE_CHANGE_MIN_ACC_GAIN))
+        change = xp.zeros(me.shape[0], np.bool_)
+        if keen.shape[0]:
+            new_following = nb.rear((at[0][keen], at[1][keen]))
+            new_following_pred_a = idm_acceleration(F, d[keen], new_following, me[keen])
+            change[keen] = ~(new_following_pred_a < -LANE_CHANGE_MAX_BRAKING_IMPOSED)
+        return change
+    new_following = nb.rear(at)
+    new_following_pred_a = idm_acceleration(F, d, new_following, me)
+    own = nb.at(me, F.lane[me])
+    old_preceding, old_following = nb.front(own), nb.rear(own)
+    new_following_a = idm_acceleration(F, d, new_following, new_preceding)
+    old_following_a = idm_acceleration(F, d, old_following, me)
+    old_following_pred_a = idm_acceleration(F, d, old_following, old_preceding)
+    jerk = jerk + POLITENESS * (new_following_pred_a - new_following_a + old_following_pred_a - old_following_a)
     unsafe = new_following_pred_a < -LANE_CHANGE_MAX_BRAKING_IMPOSED
     return ~unsafe & ~(jerk < LANE_CHANGE_MIN_ACC_GAIN)
 
