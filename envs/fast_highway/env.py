@@ -78,6 +78,9 @@ class FastHighwayCore:
     def set_state(self, state: SimState) -> None:
         """Replace the scene by a numpy state (e.g. from :func:`state_from_highway`)."""
         self.state = state.to(self.xp)
+        # y and heading are never -0.0 in a simulation (see SimState); + 0.0 maps -0.0 to +0.0
+        self.state.y += 0.0
+        self.state.heading += 0.0
 
     def reset_envs(self, mask: np.ndarray | None = None) -> None:
         """Fresh scenes for envs ``mask`` (all by default)."""

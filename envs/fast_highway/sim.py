@@ -69,7 +69,11 @@ LANE_LEFT, IDLE, LANE_RIGHT, FASTER, SLOWER = 0, 1, 2, 3, 4
 
 @dataclass
 class SimState:
-    """Batched highway state; every array has the batch on axis 0 and vehicles on axis 1."""
+    """Batched highway state; every array has the batch on axis 0 and vehicles on axis 1.
+
+    ``y`` and ``heading`` never hold -0.0 (spawning makes +0.0, a sum is -0.0 only when both
+    terms are, and imports are mapped to +0.0), which lets :func:`road_step` skip adding zeros.
+    """
 
     x: Any  # (B, N) position along the road [m]
     y: Any  # (B, N) lateral position [m]
@@ -375,10 +379,15 @@ def neighbour_tables(xp, s: SimState, lanes: int) -> Neighbours:
     slot = xp.zeros(B * N, np.int64)
     slot[order_g.reshape(-1)] = slot_bn
     sorted_g = owner_behind[1 : N + 1].reshape(-1)
-    xs = s.x.reshape(-1)[sorted_g].reshape(N, B)
     ys = s.y.reshape(-1)[sorted_g].reshape(N, B)
     centres = LANE_WIDTH * xp.arange(lanes)
-    on = (xp.abs(ys - centres[:, None, None]) <= LANE_WIDTH / 2 + 1) & ((-V_LENGTH <= xs) & (xs < LANE_LENGTH + V_LENGTH))
+    on = xp.abs(ys - centres[:, None, None]) <= LANE_WIDTH / 2 + 1
+    # the longitudinal part of on_lane holds for every vehicle while all x are within the
+    # lanes' extent: checked on the host when that is free (see xp ``host``)
+    x = s.x.reshape(-1)
+    if not xp.host or not (-V_LENGTH <= float(xp.amin(x, 0)) and float(xp.amax(x, 0)) < LANE_LENGTH + V_LENGTH):
+        xs = x[sorted_g].reshape(N, B)
+        on &= (-V_LENGTH <= xs) & (xs < LANE_LENGTH + V_LENGTH)
     up, down = on * rows_up, on * rows  # (lanes, N, B): N + 1 - row / row where on the lane, else 0
     ahead = xp.zeros((lanes, N + 2, B), rows.dtype)
     behind = xp.zeros((lanes, N + 2, B), rows.dtype)
@@ -562,14 +571,26 @@ def road_step(s: SimState, params: SimParams, steering, acc) -> None:
     if not xp.host or not (MIN_SPEED <= v_min and v_max <= MAX_SPEED):
         acc = xp.where(s.speed > MAX_SPEED, xp.minimum(acc, 1.0 * (MAX_SPEED - s.speed)),
                        xp.where(s.speed < MIN_SPEED, xp.maximum(acc, 1.0 * (MIN_SPEED - s.speed)), acc))
-    # Trigonometry only where steering or heading is nonzero (see _at_rows); elsewhere both
-    # are +-0, and so are beta and heading + beta.
     steering, heading = steering.reshape(-1), s.heading.reshape(-1)
-    turning = xp.flatnonzero((steering != 0) | (heading != 0)) if xp.host else None
-    beta = _at_rows(xp, lambda a: xp.arctan(1 / 2 * xp.tan(a)), steering, turning)
-    course = heading + beta
-    _advance(s.x, _at_rows(xp, xp.cos, course, turning, 1.0), s.speed, dt)  # x += speed * cos(heading + beta) * dt
-    _advance(s.y, _at_rows(xp, xp.sin, course, turning), s.speed, dt)
+    if xp.host:
+        # Only vehicles with a nonzero steering or heading turn: elsewhere both are +-0, and so
+        # are beta and heading + beta, so y and heading gain +-0 and x gains speed * 1.0 * dt.
+        # Those vehicles skip the trigonometry and their y/heading updates (adding +-0 to a
+        # y or heading that is never -0.0, see SimState, changes no bit).
+        turning = xp.flatnonzero((steering != 0) | (heading != 0))
+        beta = xp.arctan(1 / 2 * xp.tan(steering[turning]))
+        course = heading[turning] + beta
+        unit_x = xp.full(heading.shape, 1.0)
+        unit_x[turning] = xp.cos(course)
+        _advance(s.x, unit_x, s.speed, dt)  # x += speed * cos(heading + beta) * dt
+        y, speed_t = s.y.reshape(-1), s.speed.reshape(-1)[turning]
+        y[turning] = _advanced(y[turning], xp.sin(course), speed_t, dt)
+    else:
+        turning = None
+        beta = xp.arctan(1 / 2 * xp.tan(steering))
+        course = heading + beta
+        _advance(s.x, xp.cos(course), s.speed, dt)
+        _advance(s.y, xp.sin(course), s.speed, dt)
     impacted = None
     if not xp.host or bool(xp.any(s.has_impact)):
         impacted = xp.flatnonzero(s.has_impact) if xp.host else None
@@ -577,7 +598,11 @@ def road_step(s: SimState, params: SimParams, steering, acc) -> None:
         s.y += xp.where(s.has_impact, s.impact[..., 1], 0.0)
         s.crashed |= s.has_impact
         s.has_impact[:] = False
-    _advance(s.heading, _at_rows(xp, xp.sin, beta, turning), s.speed, dt, V_LENGTH / 2)  # speed * sin(beta) / (l/2) * dt
+    # heading += speed * sin(beta) / (l/2) * dt
+    if turning is None:
+        _advance(s.heading, xp.sin(beta), s.speed, dt, V_LENGTH / 2)
+    else:
+        heading[turning] = _advanced(heading[turning], xp.sin(beta), speed_t, dt, V_LENGTH / 2)
     s.speed += acc * dt
     reach = None if v_min is None else max(-v_min, v_max) * dt * 1.01 + 1e-9  # how far any x moved, at most
     _update_lanes(s, params, turning, impacted, reach)
@@ -619,6 +644,12 @@ def _advance(target, unit, speed, dt: float, divisor: float | None = None) -> No
         step /= divisor
     step *= dt
     target += step
+
+
+def _advanced(value, unit, speed, dt: float, divisor: float | None = None):
+    """value + speed * unit [/ divisor] * dt, evaluated like :func:`_advance` (``unit`` consumed)."""
+    _advance(value, unit, speed, dt, divisor)
+    return value
 
 
 def _polygons(xp, x, y, h):
