@@ -110,6 +110,10 @@ class SimState:
         """The same state as numpy arrays (copies)."""
         return SimState(**{f.name: np.array(xp.to_numpy(getattr(self, f.name))) for f in fields(self)})
 
+    def copy(self) -> SimState:
+        """A numpy copy of this numpy state."""
+        return SimState(**{f.name: np.array(getattr(self, f.name)) for f in fields(self)})
+
     def row_numpy(self, xp, b: int) -> SimState:
         """Env ``b`` as a numpy batch of one (copies)."""
         return SimState(**{f.name: np.array(xp.to_numpy(getattr(self, f.name)[b : b + 1])) for f in fields(self)})

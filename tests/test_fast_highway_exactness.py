@@ -1,0 +1,156 @@
+"""FastHighway's work-skipping shortcuts change no bit of the simulation.
+
+On the host (numpy, torch on CPU) the simulator skips work it can prove changes nothing:
+vehicles driving straight skip trigonometry and lane lookups, pairs far enough apart skip the
+polygon test, MOBIL's safety check runs only where the incentive holds. ``xp.host = False``
+(what CUDA uses) turns the host shortcuts off, so comparing the two paths bit for bit checks
+every shortcut at once; the tests below also check the shortcuts that are always on against
+their plain definitions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import numpy as np
+import pytest
+
+from envs.fast_highway import FastHighwayCore, highway_v0_config
+from envs.fast_highway import sim
+from envs.fast_highway.xp import NumpyOps
+
+
+def _cores(config: dict, num_envs: int, seed: int) -> list[FastHighwayCore]:
+    cores = [FastHighwayCore(num_envs, config) for _ in range(2)]
+    cores[1].xp.host = False  # the device path: no read-backs, no shortcuts
+    for core in cores:
+        core.seed(seed)
+        core.reset_envs()
+    return cores
+
+
+def _assert_same_bits(a: sim.SimState, b: sim.SimState) -> None:
+    for f in fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        assert x.tobytes() == y.tobytes(), f"state field {f.name} differs"
+
+
+def _run_both(cores: list[FastHighwayCore], steps: int, seed: int) -> int:
+    """Step both cores with the same random actions, comparing every bit; returns the crashes."""
+    rng = np.random.default_rng(seed)
+    crashes = 0
+    for _ in range(steps):
+        actions = rng.integers(0, 5, cores[0].num_envs)
+        (rew_a, term_a, trunc_a, _), (rew_b, term_b, trunc_b, _) = (c.step(actions) for c in cores)
+        assert rew_a.tobytes() == rew_b.tobytes()
+        assert np.array_equal(term_a, term_b) and np.array_equal(trunc_a, trunc_b)
+        assert cores[0].observe().tobytes() == cores[1].observe().tobytes()
+        _assert_same_bits(cores[0].state, cores[1].state)
+        crashes += int(term_a.sum())
+        for core in cores:
+            core.reset_envs(term_a | trunc_a)
+    return crashes
+
+
+@pytest.mark.parametrize("config", [
+    {},  # highway-fast-v0: ego-only collisions
+    {"traffic_collisions": True, "vehicles_density": 2.0, "lanes_count": 2},
+    highway_v0_config(),
+], ids=["highway-fast", "dense-all-pairs", "highway-v0"])
+def test_host_shortcuts_change_no_bit(config):
+    cores = _cores(config, num_envs=48, seed=5)
+    assert _run_both(cores, steps=20, seed=1) > 0  # the collision and impact code ran
+
+
+def test_host_shortcuts_fall_back_near_the_road_ends():
+    """Vehicles cross x = 10000 m (the lanes' end) and start behind x = 0: the shortcuts that
+    assume every x is on the road must notice and take the full path."""
+    cores = _cores({}, num_envs=16, seed=2)
+    state = cores[0].state.numpy(cores[0].xp)
+    state.x[:8] += sim.LANE_LENGTH - 400.0  # the traffic ahead is past the end within seconds
+    state.x[8:] -= state.x[8:, :1] + 3.0  # the ego starts at x = -3 m
+    for core in cores:
+        core.set_state(state)
+    xp = cores[0].xp
+    for t in range(15):
+        _run_both(cores, steps=1, seed=t)
+        s = cores[0].state
+        assert np.array_equal(s.lane, sim.closest_lane(xp, s.x, s.y, s.heading, cores[0].params.lanes))
+    assert (cores[0].state.x > sim.LANE_LENGTH).any()
+
+
+def test_lane_index_is_always_the_closest_lane():
+    core = FastHighwayCore(64, {"vehicles_density": 1.5})
+    core.seed(4)
+    core.reset_envs()
+    rng = np.random.default_rng(4)
+    for _ in range(25):
+        _, term, trunc, _ = core.step(rng.integers(0, 5, 64))
+        s = core.state
+        assert np.array_equal(s.lane, sim.closest_lane(core.xp, s.x, s.y, s.heading, core.params.lanes))
+        core.reset_envs(term | trunc)
+
+
+def _random_pairs(rng: np.random.Generator, n: int, dt: float):
+    """Vehicle pairs around highway-env's pre-check distance, many of them straight."""
+    heading = rng.uniform(-np.pi, np.pi, (2, n))
+    kind = rng.integers(0, 3, (2, n))
+    heading[kind == 0] = 0.0
+    heading[kind == 1] *= 1e-3
+    speed = rng.uniform(-5, 40, (2, n))
+    offset = rng.uniform(-14, 14, n), rng.uniform(-8, 8, n)
+    return heading, speed, offset
+
+
+def test_collision_filter_only_drops_pairs_the_polygon_test_rejects():
+    xp, rng, dt = NumpyOps(), np.random.default_rng(0), 1 / 15
+    heading, speed, (dx, dy) = _random_pairs(rng, 200_000, dt)
+    disp = [(v * np.cos(h) * dt, v * np.sin(h) * dt) for h, v in zip(heading, speed)]
+    vx, vy = disp[0][0] - disp[1][0], disp[0][1] - disp[1][1]
+    # half of the pairs sit just outside the filter's radius, where a wrong bound would show
+    edge = rng.random(dx.shape[0]) < 0.5
+    probe = sim._may_collide(xp, dx * 0, dy * 0, heading[1] - heading[0], vx, vy)
+    assert probe.all()
+    c, s = np.abs(np.cos(heading[1] - heading[0])), np.abs(np.sin(heading[1] - heading[0]))
+    radius = np.hypot(2.5 + 2.5 * c + s, 1 + 2.5 * s + c) + np.hypot(vx, vy)
+    direction = np.arctan2(dy, dx)
+    dx = np.where(edge, (radius + 1e-5) * np.cos(direction), dx)
+    dy = np.where(edge, (radius + 1e-5) * np.sin(direction), dy)
+    keep = sim._may_collide(xp, dx, dy, heading[1] - heading[0], vx, vy)
+    x0, y0 = np.zeros_like(dx), np.zeros_like(dx)
+    hit, will, _ = sim.polygons_intersecting(
+        xp, sim._polygons(xp, x0, y0, heading[0]), sim._polygons(xp, dx, dy, heading[1]), disp[0], disp[1])
+    dropped = ~keep
+    assert dropped.sum() > 50_000 and keep.sum() > 10_000  # both outcomes are exercised
+    assert not hit[dropped].any() and not will[dropped].any()
+    assert will[keep].sum() > 1000
+
+
+def test_mobil_checks_safety_where_the_incentive_holds_with_the_same_result():
+    core = FastHighwayCore(128, {"vehicles_density": 1.5})
+    core.seed(9)
+    core.reset_envs()
+    rng = np.random.default_rng(9)
+    for _ in range(6):
+        core.step(rng.integers(0, 5, 128))
+    xp, s = core.xp, core.state
+    F = sim.FrameView(xp, s)
+    nb = sim.neighbour_tables(xp, s, core.params.lanes)
+    acc = sim.idm_acceleration(F, F.delta, None, nb.front(nb.at(None, F.lane)), free=F.free)
+    traffic = np.flatnonzero(np.arange(F.B * F.N) % F.N > 0)
+    changed = 0
+    for step in (-1, 1):
+        candidate = F.lane[traffic] + step
+        ok = (candidate >= 0) & (candidate < core.params.lanes)
+        me, lane_to = traffic[ok], candidate[ok]
+        at = nb.at(me, lane_to)
+        d = F.delta[me]
+        # IDMVehicle.mobil with politeness 0: both criteria, everywhere
+        safe = ~(sim.idm_acceleration(F, d, nb.rear(at), me) < -sim.LANE_CHANGE_MAX_BRAKING_IMPOSED)
+        gain = sim.idm_acceleration(F, d, me, nb.front(at), free=F.free[me]) - acc[me]
+        expected = safe & ~(gain < sim.LANE_CHANGE_MIN_ACC_GAIN)
+        got = sim._mobil(F, nb, me, lane_to, acc[me])
+        assert np.array_equal(got, expected)
+        changed += int(expected.sum())
+        assert (~safe & ~(gain < sim.LANE_CHANGE_MIN_ACC_GAIN)).any()  # safety vetoes some keen ones
+    assert changed > 0
