@@ -78,7 +78,8 @@ class FastHighwayCore:
     def set_state(self, state: SimState) -> None:
         """Replace the scene by a copy of a numpy state (e.g. from :func:`state_from_highway`)."""
         self.state = state.copy().to(self.xp)
-        # y and heading are never -0.0 in a simulation (see SimState); + 0.0 maps -0.0 to +0.0
+        # x, y and heading are never -0.0 in a simulation (see SimState); + 0.0 maps -0.0 to +0.0
+        self.state.x += 0.0
         self.state.y += 0.0
         self.state.heading += 0.0
 

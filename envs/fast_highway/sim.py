@@ -71,8 +71,9 @@ LANE_LEFT, IDLE, LANE_RIGHT, FASTER, SLOWER = 0, 1, 2, 3, 4
 class SimState:
     """Batched highway state; every array has the batch on axis 0 and vehicles on axis 1.
 
-    ``y`` and ``heading`` never hold -0.0 (spawning makes +0.0, a sum is -0.0 only when both
-    terms are, and imports are mapped to +0.0), which lets :func:`road_step` skip adding zeros.
+    ``x``, ``y`` and ``heading`` never hold -0.0 (spawning makes +0.0, a sum is -0.0 only when
+    both terms are, and imports are mapped to +0.0), which lets :func:`road_step` skip adding
+    zeros.
     """
 
     x: Any  # (B, N) position along the road [m]
@@ -564,14 +565,19 @@ def road_step(s: SimState, params: SimParams, steering, acc) -> None:
     """Road.step(dt): Vehicle.step for all (bicycle model), then handle_collisions."""
     xp = params.xp
     dt = params.dt
-    s.timer[:, 1:] += dt
+    s.timer += dt  # IDM vehicles' lane-change timers; the ego has none and keeps 0
+    s.timer[:, 0] = 0.0
     # The masked updates below change nothing where their mask is empty; on the host (see xp
     # ``host``) they are skipped then, which is the common case.
     speed_flat = s.speed.reshape(-1)
     v_min, v_max = (float(xp.amin(speed_flat, 0)), float(xp.amax(speed_flat, 0))) if xp.host else (None, None)
-    if not xp.host or bool(xp.any(s.crashed)):
+    if not xp.host:
         steering = xp.where(s.crashed, 0.0, steering)
         acc = xp.where(s.crashed, -1.0 * s.speed, acc)
+    else:  # the same, on the (few) crashed vehicles only; steering and acc are road_act's own arrays
+        crashed = xp.flatnonzero(s.crashed)
+        steering.reshape(-1)[crashed] = 0.0
+        acc.reshape(-1)[crashed] = -1.0 * speed_flat[crashed]
     if not xp.host or not (MIN_SPEED <= v_min and v_max <= MAX_SPEED):
         acc = xp.where(s.speed > MAX_SPEED, xp.minimum(acc, 1.0 * (MAX_SPEED - s.speed)),
                        xp.where(s.speed < MIN_SPEED, xp.maximum(acc, 1.0 * (MIN_SPEED - s.speed)), acc))
@@ -597,9 +603,13 @@ def road_step(s: SimState, params: SimParams, steering, acc) -> None:
         _advance(s.y, xp.sin(course), s.speed, dt)
     impacted = None
     if not xp.host or bool(xp.any(s.has_impact)):
-        impacted = xp.flatnonzero(s.has_impact) if xp.host else None
-        s.x += xp.where(s.has_impact, s.impact[..., 0], 0.0)
-        s.y += xp.where(s.has_impact, s.impact[..., 1], 0.0)
+        if xp.host:  # adding 0.0 elsewhere changes no bit (x and y are never -0.0)
+            impacted = xp.flatnonzero(s.has_impact)
+            s.x.reshape(-1)[impacted] += s.impact.reshape(-1, 2)[impacted, 0]
+            s.y.reshape(-1)[impacted] += s.impact.reshape(-1, 2)[impacted, 1]
+        else:
+            s.x += xp.where(s.has_impact, s.impact[..., 0], 0.0)
+            s.y += xp.where(s.has_impact, s.impact[..., 1], 0.0)
         s.crashed |= s.has_impact
         s.has_impact[:] = False
     # heading += speed * sin(beta) / (l/2) * dt
