@@ -43,8 +43,12 @@ class KinematicsObserver:
                           dtype=np.float32)
 
     def _features(self, xp, s: SimState, rows, idx) -> dict[str, Any]:
-        """Vehicle.to_dict() of vehicles idx[b, k] of envs ``rows`` (B, K), the configured features only."""
-        take = lambda a: xp.take_along_axis(a if rows is None else a[rows], idx, axis=1)  # noqa: E731
+        """Vehicle.to_dict() of vehicles idx[b, k] of envs ``rows`` (B, K), the configured features
+        only; idx None: the ego (B, 1)."""
+        def take(a):
+            a = a if rows is None else a[rows]
+            return a[:, :1] if idx is None else xp.take_along_axis(a, idx, axis=1)
+
         x, y, h, v = take(s.x), take(s.y), take(s.heading), take(s.speed)
         wanted = set(self.features)
         c = xp.cos(h) if wanted & {"vx", "cos_h"} else None
@@ -71,7 +75,7 @@ class KinematicsObserver:
         count = min(self.vehicles_count - 1, N - 1)
         order = xp.argsort_stable(key, axis=1)[:, :count]
         present = xp.take_along_axis(visible, order, axis=1)
-        ego = self._features(xp, s, rows, xp.zeros((B, 1), np.int64))
+        ego = self._features(xp, s, rows, None)
         others = self._features(xp, s, rows, order)
         columns = []
         for name in self.features:
