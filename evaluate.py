@@ -63,6 +63,10 @@ def main(argv: list[str]) -> int:
                           args.video_episodes if args.video else 0, device=device, model=args.model,
                           wandb_mode=wandb_mode, progress=not args.no_progress, workers=args.workers,
                           save_rollouts=args.save_rollouts)
+    from agents.evaluation import read_report
+    from agents.report import print_summary
+
+    print_summary(read_report(report))
     print(f"report: {report}")
     print(f"page:   {report.with_name('report.html')}")
     return 0

@@ -51,6 +51,44 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+CONSOLE_METRICS = [("return", "return"), ("crash_rate", "crash rate"), ("success_rate", "success"),
+                   ("mean_speed", "speed m/s")]
+
+
+def print_summary(report: dict[str, Any], console: Any = None) -> None:
+    """The report's headline numbers as terminal tables: per scenario, then seen vs unseen."""
+    from rich.console import Console
+    from rich.table import Table
+
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # a log file or pipe: one line per row, not folded at 80 columns
+            console = Console(width=200)
+    m = report["model"]
+    table = Table(title=f"{report['suite']}: {m['algo']} / {m['network']}, {m['timesteps']} steps on "
+                        f"{m['train_env']} (mean [95% CI])")
+    for col in ("scenario", "split", "episodes", *(t for _, t in CONSOLE_METRICS)):
+        table.add_column(col, overflow="fold")
+    for sc in report["scenarios"]:
+        if sc["status"] != "ok":
+            table.add_row(sc["name"], sc["split"], str(sc["episodes"]),
+                          f"[yellow]{sc['status']}: {sc.get('reason', '')}", *[""] * (len(CONSOLE_METRICS) - 1))
+            continue
+        table.add_row(sc["name"], sc["split"], str(sc["episodes"]),
+                      *(_fmt(sc["metrics"].get(k)) for k, _ in CONSOLE_METRICS))
+    console.print(table)
+    summ = report["summary"]
+    if summ.get("unseen"):
+        split = Table(title="seen vs unseen (mean over scenarios [95% CI])")
+        for col in ("metric", "seen", "unseen", "gap (seen - unseen)"):
+            split.add_column(col)
+        for metric in COMPARABLE:
+            if metric in summ["seen"] or metric in summ["unseen"]:
+                split.add_row(metric, _fmt(summ["seen"].get(metric)), _fmt(summ["unseen"].get(metric)),
+                              _fmt(summ["gap"].get(metric)))
+        console.print(split)
+
+
 def write_markdown(report_path: Path) -> Path:
     path = Path(report_path).with_name("report.md")
     atomic_write_text(path, markdown(read_report(report_path)))

@@ -19,6 +19,10 @@ def test_evaluate_writes_report_and_videos(dqn_run):
     assert proc.returncode == 0, proc.stderr
     report = json.loads((dqn_run / "eval" / "train_env" / "report.json").read_text())
     assert {"run_dir", "suite", "created", "model", "scenarios", "summary"} <= set(report)
+    # the headline numbers are printed, as in the report: scenario row with return and its CI
+    ret = report["scenarios"][0]["metrics"]["return"]
+    row = next(line for line in proc.stdout.splitlines() if "train_env" in line and "seen" in line)
+    assert f"{ret['mean']:.3g} [{ret['ci95'][0]:.3g}, {ret['ci95'][1]:.3g}]" in row
     assert report["model"]["algo"] == "dqn" and report["model"]["timesteps"] == 200
     (sc,) = report["scenarios"]
     assert sc["split"] == "seen" and sc["status"] == "ok" and sc["episodes"] == 3
