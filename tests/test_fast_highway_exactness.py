@@ -154,3 +154,29 @@ def test_mobil_checks_safety_where_the_incentive_holds_with_the_same_result():
         changed += int(expected.sum())
         assert (~safe & ~(gain < sim.LANE_CHANGE_MIN_ACC_GAIN)).any()  # safety vetoes some keen ones
     assert changed > 0
+
+
+@pytest.mark.parametrize("config", [{}, highway_v0_config()], ids=["highway-fast", "highway-v0"])
+def test_torch_device_code_path_agrees_with_numpy(config):
+    """The torch backend with ``host = False`` runs the code a CUDA device runs (no read-backs,
+    no shortcuts), here on the CPU: it must agree with numpy to rounding."""
+    pytest.importorskip("torch")
+    numpy_core, torch_core = (FastHighwayCore(32, dict(config, backend=b)) for b in ("numpy", "torch"))
+    torch_core.xp.host = False
+    for core in (numpy_core, torch_core):
+        core.seed(3)
+        core.reset_envs()
+    rng = np.random.default_rng(0)
+    crashes = 0
+    for _ in range(15):
+        actions = rng.integers(0, 5, 32)
+        (rew_a, term_a, trunc_a, _), (rew_b, term_b, trunc_b, _) = numpy_core.step(actions), torch_core.step(actions)
+        np.testing.assert_allclose(rew_a, rew_b, rtol=0, atol=1e-9)
+        assert np.array_equal(term_a, term_b) and np.array_equal(trunc_a, trunc_b)
+        np.testing.assert_allclose(numpy_core.observe(), torch_core.observe(), rtol=0, atol=1e-6)
+        crashes += int(term_a.sum())
+        for core in (numpy_core, torch_core):
+            core.reset_envs(term_a | trunc_a)
+    assert crashes > 0
+    b = torch_core.state.numpy(torch_core.xp)
+    assert np.array_equal(numpy_core.state.target_lane, b.target_lane)
