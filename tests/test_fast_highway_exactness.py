@@ -83,6 +83,11 @@ def test_lane_index_is_always_the_closest_lane():
     core = FastHighwayCore(64, {"vehicles_density": 1.5})
     core.seed(4)
     core.reset_envs()
+    imported = core.state.numpy(core.xp)
+    imported.lane[:] = (imported.lane + 1) % core.params.lanes  # a stale lane index, as a careless import might give
+    core.set_state(imported)
+    s = core.state
+    assert np.array_equal(s.lane, sim.closest_lane(core.xp, s.x, s.y, s.heading, core.params.lanes))
     rng = np.random.default_rng(4)
     for _ in range(25):
         _, term, trunc, _ = core.step(rng.integers(0, 5, 64))

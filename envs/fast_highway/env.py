@@ -22,8 +22,8 @@ from highway_env.vehicle.controller import MDPVehicle
 
 from . import observe
 from .config import default_config, resolve_config
-from .sim import SimParams, SimState, simulate, spawn
-from .xp import make_ops
+from .sim import SimParams, SimState, closest_lane, simulate, spawn
+from .xp import NumpyOps, make_ops
 
 _CODE = {"LANE_LEFT": 0, "IDLE": 1, "LANE_RIGHT": 2, "FASTER": 3, "SLOWER": 4}
 
@@ -77,7 +77,10 @@ class FastHighwayCore:
 
     def set_state(self, state: SimState) -> None:
         """Replace the scene by a copy of a numpy state (e.g. from :func:`state_from_highway`)."""
-        self.state = state.copy().to(self.xp)
+        state = state.copy()
+        # lane is the closest lane of each vehicle, as after any frame (the simulator relies on it)
+        state.lane[:] = closest_lane(NumpyOps(), state.x, state.y, state.heading, self.params.lanes)
+        self.state = state.to(self.xp)
         # x, y and heading are never -0.0 in a simulation (see SimState); + 0.0 maps -0.0 to +0.0
         self.state.x += 0.0
         self.state.y += 0.0

@@ -627,7 +627,7 @@ def _update_lanes(s: SimState, params: SimParams, turning, impacted, reach) -> N
     """Vehicle.on_state_update's lane_index, recomputed only where it can have changed.
 
     ``lane`` always equals :func:`closest_lane` of the current x, y, heading (spawning and
-    highway-env imports start that way). A vehicle outside ``turning`` (steering and heading
+    ``FastHighwayCore.set_state`` establish it). A vehicle outside ``turning`` (steering and heading
     both 0) and not displaced by an impact kept its y and heading this frame, and while
     every x is within the lanes' extent now and was one frame ago, x does not enter the
     distance, so its closest lane is the one it had. ``turning``/``impacted`` None: all rows;
