@@ -567,8 +567,8 @@ def road_step(s: SimState, params: SimParams, steering, acc) -> None:
     dt = params.dt
     s.timer += dt  # IDM vehicles' lane-change timers; the ego has none and keeps 0
     s.timer[:, 0] = 0.0
-    # The masked updates below change nothing where their mask is empty; on the host (see xp
-    # ``host``) they are skipped then, which is the common case.
+    # The masked updates below change nothing outside their mask; on the host (see xp ``host``)
+    # they touch the masked rows only, or are skipped when the mask is empty.
     speed_flat = s.speed.reshape(-1)
     v_min, v_max = (float(xp.amin(speed_flat, 0)), float(xp.amax(speed_flat, 0))) if xp.host else (None, None)
     if not xp.host:
