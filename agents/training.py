@@ -270,6 +270,7 @@ def _train_in(built: Built, run_dir: Path, argv: list[str], out, resume: tuple[P
     atomic_write_text(run_dir / "train_summary.json", json.dumps(summary, indent=2))
     print(f"trained {model.num_timesteps} steps in {wall:.0f} s", file=out)
     print(f"run folder: {run_dir}", file=out)
+    print(f"next:       python evaluate.py {run_dir}   (videos, metrics with 95% CIs, a report page)", file=out)
     return run_dir
 
 

@@ -38,6 +38,7 @@ def _train_tiny(tmp_path_factory, name: str, config: str, wandb: str, overrides:
     run_dir = tmp_path_factory.mktemp("runs") / name
     proc = run_cli("train.py", "--config", config, "--run-dir", str(run_dir), "--wandb", wandb, *overrides)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"python evaluate.py {run_dir}" in proc.stdout  # the next command, ready to copy
     return run_dir
 
 
