@@ -78,13 +78,12 @@ class FastHighwayCore:
     def set_state(self, state: SimState) -> None:
         """Replace the scene by a copy of a numpy state (e.g. from :func:`state_from_highway`)."""
         state = state.copy()
+        # x, y and heading are never -0.0 in a simulation (see SimState); + 0.0 maps -0.0 to +0.0
+        for a in (state.x, state.y, state.heading):
+            a += 0.0
         # lane is the closest lane of each vehicle, as after any frame (the simulator relies on it)
         state.lane[:] = closest_lane(NumpyOps(), state.x, state.y, state.heading, self.params.lanes)
         self.state = state.to(self.xp)
-        # x, y and heading are never -0.0 in a simulation (see SimState); + 0.0 maps -0.0 to +0.0
-        self.state.x += 0.0
-        self.state.y += 0.0
-        self.state.heading += 0.0
 
     def reset_envs(self, mask: np.ndarray | None = None) -> None:
         """Fresh scenes for envs ``mask`` (all by default)."""

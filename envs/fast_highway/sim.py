@@ -113,7 +113,7 @@ class SimState:
 
     def copy(self) -> SimState:
         """A numpy copy of this numpy state."""
-        return SimState(**{f.name: np.array(getattr(self, f.name)) for f in fields(self)})
+        return self.numpy(_NP)
 
     def row_numpy(self, xp, b: int) -> SimState:
         """Env ``b`` as a numpy batch of one (copies)."""
@@ -163,6 +163,15 @@ def wrap_to_pi(xp, x):
     return t - np.pi
 
 
+def host_range(xp, a) -> tuple[float, float] | None:
+    """(min, max) of ``a`` read back on the host, to decide whether work can be skipped; None
+    on a device, where a read-back is a sync (see xp ``host``) and nothing is skipped."""
+    if not xp.host:
+        return None
+    flat = a.reshape(-1)
+    return float(xp.amin(flat, 0)), float(xp.amax(flat, 0))
+
+
 def closest_lane(xp, x, y, heading, lanes: int):
     """RoadNetwork.get_closest_lane_index: argmin of distance_with_heading, ties to the lower lane."""
     angle = xp.abs(wrap_to_pi(xp, heading))
@@ -171,8 +180,9 @@ def closest_lane(xp, x, y, heading, lanes: int):
     d_low = xp.abs(y - LANE_WIDTH * low)
     d_high = xp.abs(y - LANE_WIDTH * high)
     # the distance past the lane ends is exactly 0.0 (adding it changes no bit) while every x is
-    # within [0, LANE_LENGTH]; checked on the host when that is free (see xp ``host``)
-    if not xp.host or not (0 <= float(xp.amin(x.reshape(-1), 0)) and float(xp.amax(x.reshape(-1), 0)) <= LANE_LENGTH):
+    # within [0, LANE_LENGTH]; checked on the host when that is free
+    span = host_range(xp, x)
+    if span is None or not (0 <= span[0] and span[1] <= LANE_LENGTH):
         extra = xp.maximum(x - LANE_LENGTH, 0.0) + xp.maximum(0 - x, 0.0)
         d_low = d_low + extra
         d_high = d_high + extra
@@ -388,10 +398,10 @@ def neighbour_tables(xp, s: SimState, lanes: int) -> Neighbours:
     centres = LANE_WIDTH * xp.arange(lanes)
     on = xp.abs(ys - centres[:, None, None]) <= LANE_WIDTH / 2 + 1
     # the longitudinal part of on_lane holds for every vehicle while all x are within the
-    # lanes' extent: checked on the host when that is free (see xp ``host``)
-    x = s.x.reshape(-1)
-    if not xp.host or not (-V_LENGTH <= float(xp.amin(x, 0)) and float(xp.amax(x, 0)) < LANE_LENGTH + V_LENGTH):
-        xs = x[sorted_g].reshape(N, B)
+    # lanes' extent: checked on the host when that is free
+    span = host_range(xp, s.x)
+    if span is None or not (-V_LENGTH <= span[0] and span[1] < LANE_LENGTH + V_LENGTH):
+        xs = s.x.reshape(-1)[sorted_g].reshape(N, B)
         on &= (-V_LENGTH <= xs) & (xs < LANE_LENGTH + V_LENGTH)
     up, down = on * rows_up, on * rows  # (lanes, N, B): N + 1 - row / row where on the lane, else 0
     ahead = xp.zeros((lanes, N + 2, B), rows.dtype)
@@ -570,7 +580,7 @@ def road_step(s: SimState, params: SimParams, steering, acc) -> None:
     # The masked updates below change nothing outside their mask; on the host (see xp ``host``)
     # they touch the masked rows only, or are skipped when the mask is empty.
     speed_flat = s.speed.reshape(-1)
-    v_min, v_max = (float(xp.amin(speed_flat, 0)), float(xp.amax(speed_flat, 0))) if xp.host else (None, None)
+    speeds = host_range(xp, speed_flat)
     if not xp.host:
         steering = xp.where(s.crashed, 0.0, steering)
         acc = xp.where(s.crashed, -1.0 * s.speed, acc)
@@ -578,7 +588,7 @@ def road_step(s: SimState, params: SimParams, steering, acc) -> None:
         crashed = xp.flatnonzero(s.crashed)
         steering.reshape(-1)[crashed] = 0.0
         acc.reshape(-1)[crashed] = -1.0 * speed_flat[crashed]
-    if not xp.host or not (MIN_SPEED <= v_min and v_max <= MAX_SPEED):
+    if speeds is None or not (MIN_SPEED <= speeds[0] and speeds[1] <= MAX_SPEED):
         acc = xp.where(s.speed > MAX_SPEED, xp.minimum(acc, 1.0 * (MAX_SPEED - s.speed)),
                        xp.where(s.speed < MIN_SPEED, xp.maximum(acc, 1.0 * (MIN_SPEED - s.speed)), acc))
     steering, heading = steering.reshape(-1), s.heading.reshape(-1)
@@ -594,7 +604,7 @@ def road_step(s: SimState, params: SimParams, steering, acc) -> None:
         unit_x[turning] = xp.cos(course)
         _advance(s.x, unit_x, s.speed, dt)  # x += speed * cos(heading + beta) * dt
         y, speed_t = s.y.reshape(-1), s.speed.reshape(-1)[turning]
-        y[turning] = _advanced(y[turning], xp.sin(course), speed_t, dt)
+        y[turning] = _advance(y[turning], xp.sin(course), speed_t, dt)
     else:
         turning = None
         beta = xp.arctan(1 / 2 * xp.tan(steering))
@@ -616,9 +626,9 @@ def road_step(s: SimState, params: SimParams, steering, acc) -> None:
     if turning is None:
         _advance(s.heading, xp.sin(beta), s.speed, dt, V_LENGTH / 2)
     else:
-        heading[turning] = _advanced(heading[turning], xp.sin(beta), speed_t, dt, V_LENGTH / 2)
+        heading[turning] = _advance(heading[turning], xp.sin(beta), speed_t, dt, V_LENGTH / 2)
     s.speed += acc * dt
-    reach = None if v_min is None else max(-v_min, v_max) * dt * 1.01 + 1e-9  # how far any x moved, at most
+    reach = None if speeds is None else max(-speeds[0], speeds[1]) * dt * 1.01 + 1e-9  # how far any x moved, at most
     _update_lanes(s, params, turning, impacted, reach)
     handle_collisions(s, params)
 
@@ -634,13 +644,14 @@ def _update_lanes(s: SimState, params: SimParams, turning, impacted, reach) -> N
     ``reach``: a bound on how far any x moved this frame (None: all rows).
     """
     xp = params.xp
-    x = s.x.reshape(-1)
-    if xp.host and turning is not None and reach is not None:
-        if reach <= float(xp.amin(x, 0)) and float(xp.amax(x, 0)) <= LANE_LENGTH - reach:
+    if turning is not None and reach is not None:
+        span = host_range(xp, s.x)
+        if span is not None and reach <= span[0] and span[1] <= LANE_LENGTH - reach:
             rows = turning if impacted is None else xp.concatenate([turning, impacted])
             if rows.shape[0]:
                 lane = s.lane.reshape(-1)
-                lane[rows] = closest_lane(xp, x[rows], s.y.reshape(-1)[rows], s.heading.reshape(-1)[rows], params.lanes)
+                lane[rows] = closest_lane(xp, s.x.reshape(-1)[rows], s.y.reshape(-1)[rows],
+                                          s.heading.reshape(-1)[rows], params.lanes)
             return
     s.lane[:] = closest_lane(xp, s.x, s.y, s.heading, params.lanes)
 
@@ -649,21 +660,16 @@ _CORNERS = np.array(((-V_LENGTH / 2, -V_WIDTH / 2), (-V_LENGTH / 2, V_WIDTH / 2)
                      (V_LENGTH / 2, V_WIDTH / 2), (V_LENGTH / 2, -V_WIDTH / 2)))
 
 
-def _advance(target, unit, speed, dt: float, divisor: float | None = None) -> None:
+def _advance(target, unit, speed, dt: float, divisor: float | None = None):
     """target += speed * unit [/ divisor] * dt, in place and in that order (the same bits as
-    the expression), ``unit`` flat and consumed as the scratch array."""
+    the expression), ``unit`` flat and consumed as the scratch array; returns ``target``."""
     step = unit.reshape(target.shape)
     step *= speed
     if divisor is not None:
         step /= divisor
     step *= dt
     target += step
-
-
-def _advanced(value, unit, speed, dt: float, divisor: float | None = None):
-    """value + speed * unit [/ divisor] * dt, evaluated like :func:`_advance` (``unit`` consumed)."""
-    _advance(value, unit, speed, dt, divisor)
-    return value
+    return target
 
 
 def _polygons(xp, x, y, h):
