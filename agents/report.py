@@ -31,6 +31,16 @@ def _fmt(stats: dict | None) -> str:
     return f"{stats['mean']:.3g} [{lo:.3g}, {hi:.3g}]"
 
 
+def _status(scenario: dict[str, Any]) -> str:
+    return scenario["status"] if scenario["status"] == "ok" else f"{scenario['status']}: {scenario.get('reason', '')}"
+
+
+def split_rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(metric, seen, unseen, gap) formatted, for the metrics the report compares across splits."""
+    return [(m, _fmt(summary["seen"].get(m)), _fmt(summary["unseen"].get(m)), _fmt(summary["gap"].get(m)))
+            for m in COMPARABLE if m in summary["seen"] or m in summary["unseen"]]
+
+
 def markdown(report: dict[str, Any]) -> str:
     m = report["model"]
     lines = [f"# Evaluation: {report['suite']}", "",
@@ -40,14 +50,9 @@ def markdown(report: dict[str, Any]) -> str:
              "|---|---|---|---|---|" + "---|" * len(TABLE_METRICS)]
     for s in report["scenarios"]:
         cells = [_fmt(s["metrics"].get(k)) for k, _ in TABLE_METRICS]
-        status = s["status"] if s["status"] == "ok" else f"{s['status']}: {s.get('reason', '')}"
-        lines.append(f"| {s['name']} | {s['split']} | {s['env_id']} | {status} | {s['episodes']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {s['name']} | {s['split']} | {s['env_id']} | {_status(s)} | {s['episodes']} | " + " | ".join(cells) + " |")
     lines += ["", "## Seen vs unseen", "", "| metric | seen | unseen | gap (seen - unseen) |", "|---|---|---|---|"]
-    summ = report["summary"]
-    for metric in COMPARABLE:
-        if metric in summ["seen"] or metric in summ["unseen"]:
-            lines.append(f"| {metric} | {_fmt(summ['seen'].get(metric))} | {_fmt(summ['unseen'].get(metric))} | "
-                         f"{_fmt(summ['gap'].get(metric))} |")
+    lines += ["| " + " | ".join(row) + " |" for row in split_rows(report["summary"])]
     return "\n".join(lines) + "\n"
 
 
@@ -71,21 +76,18 @@ def print_summary(report: dict[str, Any], console: Any = None) -> None:
         table.add_column(col, overflow="fold")
     for sc in report["scenarios"]:
         if sc["status"] != "ok":
-            table.add_row(sc["name"], sc["split"], str(sc["episodes"]),
-                          f"[yellow]{sc['status']}: {sc.get('reason', '')}", *[""] * (len(CONSOLE_METRICS) - 1))
+            table.add_row(sc["name"], sc["split"], str(sc["episodes"]), f"[yellow]{_status(sc)}",
+                          *[""] * (len(CONSOLE_METRICS) - 1))
             continue
         table.add_row(sc["name"], sc["split"], str(sc["episodes"]),
                       *(_fmt(sc["metrics"].get(k)) for k, _ in CONSOLE_METRICS))
     console.print(table)
-    summ = report["summary"]
-    if summ.get("unseen"):
+    if report["summary"].get("unseen"):
         split = Table(title="seen vs unseen (mean over scenarios [95% CI])")
         for col in ("metric", "seen", "unseen", "gap (seen - unseen)"):
             split.add_column(col)
-        for metric in COMPARABLE:
-            if metric in summ["seen"] or metric in summ["unseen"]:
-                split.add_row(metric, _fmt(summ["seen"].get(metric)), _fmt(summ["unseen"].get(metric)),
-                              _fmt(summ["gap"].get(metric)))
+        for row in split_rows(report["summary"]):
+            split.add_row(*row)
         console.print(split)
 
 
@@ -148,14 +150,12 @@ def page(report: dict[str, Any], run_dir: Path, page_dir: Path) -> str:
                                                  *[t for _, t in TABLE_METRICS]])
     rows = []
     for s in report["scenarios"]:
-        status = e(s["status"]) if s["status"] == "ok" else f"{e(s['status'])}: {e(s.get('reason', ''))}"
+        status = e(_status(s))
         cells = "".join(f"<td>{e(_fmt(s['metrics'].get(k)))}</td>" for k, _ in TABLE_METRICS)
         rows.append(f"<tr class='{e(s['split'])}'><td>{e(s['name'])}</td><td>{e(s['split'])}</td>"
                     f"<td>{e(s['env_id'])}</td><td>{status}</td><td>{s['episodes']}</td>{cells}</tr>")
-    summ = report["summary"]
-    srows = "".join(
-        f"<tr><td>{e(k)}</td><td>{e(_fmt(summ['seen'].get(k)))}</td><td>{e(_fmt(summ['unseen'].get(k)))}</td>"
-        f"<td>{e(_fmt(summ['gap'].get(k)))}</td></tr>" for k in COMPARABLE if k in summ["seen"] or k in summ["unseen"])
+    srows = "".join("<tr>" + "".join(f"<td>{e(cell)}</td>" for cell in row) + "</tr>"
+                    for row in split_rows(report["summary"]))
     players = []
     for s in report["scenarios"]:
         for v in s["videos"][:1]:
