@@ -60,7 +60,8 @@ def test_evaluate_bad_input(tmp_path, dqn_run):
     empty.mkdir()
     assert_clean_failure(run_cli("evaluate.py", str(empty)), "not a laneforge run folder")
     no_model = tmp_path / "no_model"
-    shutil.copytree(dqn_run, no_model, ignore=shutil.ignore_patterns("model.zip"))
+    # without eval/: other tests may already have evaluated the shared dqn_run
+    shutil.copytree(dqn_run, no_model, ignore=shutil.ignore_patterns("model.zip", "eval"))
     assert_clean_failure(run_cli("evaluate.py", str(no_model), "--episodes", "1", "--no-video"),
                          "no model in this run folder")
     assert not (no_model / "eval").exists()
