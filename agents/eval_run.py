@@ -93,6 +93,13 @@ def forced_config(run_cfg: Any, scenario: Scenario) -> tuple[dict[str, Any], dic
     return config, forced
 
 
+def scenario_env(run_cfg: Any, scenario: Scenario, render_mode: str | None = None):
+    """The env a run is judged in for ``scenario``: the scenario's env with the run's
+    observation and action forced on it (:func:`forced_config`), under the run's episode limit."""
+    config, _ = forced_config(run_cfg, scenario)
+    return make_env(scenario.env_id, config, render_mode=render_mode, max_episode_steps=run_cfg.env.max_episode_steps)
+
+
 def fit_problem(model: Any, env: Any, network: str) -> str | None:
     """Why the model cannot act in ``env`` (None when it can)."""
     want, got = model.observation_space, env.observation_space
@@ -133,9 +140,7 @@ def _init_worker(run_dir: str, model: str, device: str) -> None:
 
 
 def _run_task(run: LoadedRun, scenario: Scenario, task: Task) -> dict[str, Any]:
-    config, _ = forced_config(run.config, scenario)
-    render = "rgb_array" if task.video_dir else None
-    env = make_env(scenario.env_id, config, render_mode=render, max_episode_steps=run.config.env.max_episode_steps)
+    env = scenario_env(run.config, scenario, render_mode="rgb_array" if task.video_dir else None)
     if task.video_dir:
         if run.config.network.type == "attention":
             from agents.overlay import AttentionOverlay
@@ -312,8 +317,7 @@ def render_human(run_dir: Path, scenario: Scenario | None, episodes: int, seed: 
                         "use the recorded videos instead (--video-episodes K)")
     run = load_run(run_dir, model=model)
     sc = scenario or train_scenario(run)
-    config, _ = forced_config(run.config, sc)
-    env = make_env(sc.env_id, config, render_mode="human", max_episode_steps=run.config.env.max_episode_steps)
+    env = scenario_env(run.config, sc, render_mode="human")
     policy = model_policy(run.model)
     try:
         for i in range(episodes):

@@ -98,7 +98,7 @@ def episode_success(row: dict[str, Any], rule: str = "arrived") -> float:
 
 
 def evaluate(model: Any, cfg: Any, seeds: range, task: str = "intersection") -> list[dict[str, Any]]:
-    from agents.eval_run import forced_config
+    from agents.eval_run import scenario_env
     from agents.evaluation import model_policy, run_episode
     from envs.factory import make_env
     from envs.suites import Scenario
@@ -107,7 +107,7 @@ def evaluate(model: Any, cfg: Any, seeds: range, task: str = "intersection") -> 
     if spec["eval_env"] is None:
         env = make_env(cfg.env.id, cfg.env.config, max_episode_steps=cfg.env.max_episode_steps)
     else:  # another simulator, with the run's observation/action forced on it as evaluate.py does
-        env = make_env(spec["eval_env"], forced_config(cfg, Scenario(name=spec["eval_env"], split="seen", env_id=spec["eval_env"]))[0])
+        env = scenario_env(cfg, Scenario(name=spec["eval_env"], split="seen", env_id=spec["eval_env"]))
     policy = model_policy(model)
     rows = []
     try:

@@ -129,12 +129,11 @@ def eval_fast_highway(model, cfg, episodes: int, seed: int) -> dict:
 def eval_highway_env(model, cfg, episodes: int, first_seed: int) -> dict:
     """highway-env's own highway-fast-v0 with the run's observation/action forced on it, as
     evaluate.py does; evaluation seeds first_seed, first_seed + 1, ..."""
-    from agents.eval_run import forced_config
+    from agents.eval_run import scenario_env
     from agents.evaluation import model_policy, run_episode
-    from envs.factory import make_env
     from envs.suites import Scenario
 
-    env = make_env("highway-fast-v0", forced_config(cfg, Scenario(name="highway_fast", split="seen", env_id="highway-fast-v0"))[0])
+    env = scenario_env(cfg, Scenario(name="highway_fast", split="seen", env_id="highway-fast-v0"))
     policy = model_policy(model)
     try:
         rows = [run_episode(policy, env, first_seed + ep) for ep in range(episodes)]
