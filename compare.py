@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from agents.cli import run_cli
+from agents.runtime import prepare_process
+
+prepare_process()  # before anything imports torch (OMP_WAIT_POLICY; see agents/runtime.py)
+
+from agents.cli import run_cli  # noqa: E402
 
 
 def main(argv: list[str]) -> int:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
-from agents.cli import Parser, run_cli
+from agents.runtime import prepare_process
+
+prepare_process()  # before anything imports torch (OMP_WAIT_POLICY; see agents/runtime.py)
+
+from agents.cli import Parser, duration, run_cli  # noqa: E402
 
 EXPERIMENT_FLAGS = ("seeds", "grid", "name", "backend", "workers", "ray_address", "gpus_per_trial", "storage", "sweep")
 
@@ -20,6 +25,9 @@ def parse_args(argv: list[str]):
     p.add_argument("--run-dir", type=Path, help="run folder (default runs/<env>__<algo>__<network>__s<seed>__<time>)")
     p.add_argument("--wandb", choices=["offline", "online", "disabled"], help="overrides logging.wandb")
     p.add_argument("--dry-run", action="store_true", help="validate, build env and model, print a summary, exit")
+    p.add_argument("--max-wall-time", type=duration, metavar="TIME",
+                   help="this job's time limit (5400, 90m, 2h): save a checkpoint and exit 75 before it; "
+                        "rerun the same command (or --resume RUN_DIR) to continue")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted config overrides, e.g. algo.learning_rate=1e-4")
     x = p.add_argument_group("experiments (runs/<EXP>/<run>/ per grid value x seed; see README)")
     x.add_argument("--seeds", metavar="RANGE", help="seeds of an experiment: 0-4, 0,2,5 or 0-2,7")
@@ -42,9 +50,10 @@ def parse_args(argv: list[str]):
             p.error("--config is required (or --sweep FILE)")
         return args
     if args.resume is not None:
-        extra = [o for o in args.overrides if not o.startswith("train.total_timesteps=")]
+        extra = [o for o in args.overrides if not o.startswith("train.total_timesteps=")]  # --max-wall-time is allowed
         if args.config or args.seed is not None or args.device or args.run_dir or args.wandb or args.dry_run or extra:
-            p.error("--resume takes only RUN_DIR and optionally train.total_timesteps=N (the run keeps its config)")
+            p.error("--resume takes only RUN_DIR, --max-wall-time and optionally train.total_timesteps=N "
+                    "(the run keeps its config)")
     elif args.config is None:
         p.error("--config is required (or --resume RUN_DIR)")
     return args
@@ -52,10 +61,11 @@ def parse_args(argv: list[str]):
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    deadline = None if args.max_wall_time is None else time.time() + args.max_wall_time
     if args.experiment:
         from agents.experiments import run_experiment
 
-        return run_experiment(args, ["train.py", *argv])
+        return run_experiment(args, ["train.py", *argv], deadline=deadline)
     from agents.config import load_config, parse_config
     from agents.training import resume, train
 
@@ -63,14 +73,14 @@ def main(argv: list[str]) -> int:
         total = None
         if args.overrides:
             total = parse_config({"train": {"total_timesteps": args.overrides[-1].split("=", 1)[1]}}).train.total_timesteps
-        resume(args.resume, ["train.py", *argv], total_timesteps=total)
+        resume(args.resume, ["train.py", *argv], total_timesteps=total, deadline=deadline)
         return 0
     overrides = list(args.overrides)
     for key, value in (("train.seed", args.seed), ("train.device", args.device), ("logging.wandb", args.wandb)):
         if value is not None:
             overrides.append(f"{key}={value}")
     cfg = load_config(args.config, overrides)
-    train(cfg, args.run_dir, ["train.py", *argv], dry_run=args.dry_run)
+    train(cfg, args.run_dir, ["train.py", *argv], dry_run=args.dry_run, deadline=deadline)
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import warnings
@@ -16,6 +17,18 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(2)
+
+
+def duration(text: str) -> float:
+    """argparse type for a wall time: seconds (``5400``) or with units (``90m``, ``1h30m``, ``2h``)."""
+    m = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*", text)
+    if not text.strip() or m is None or not any(m.groups()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration; give seconds (5400) or e.g. 90m, 1h30m, 2h")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in m.groups())
+    total = 3600 * hours + 60 * minutes + seconds
+    if total <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the wall time must be positive")
+    return total
 
 
 def quiet_libraries() -> None:
@@ -31,7 +44,7 @@ def quiet_libraries() -> None:
 
 def run_cli(main: Callable[[list[str]], int | None], argv: list[str] | None = None) -> None:
     """Run ``main``; a UserError becomes one line on stderr and exit 2."""
-    from agents.errors import Interrupted, TrainingStopped, UserError
+    from agents.errors import Interrupted, TrainingStopped, UserError, WallTimeReached
 
     quiet_libraries()
     try:
@@ -44,6 +57,9 @@ def run_cli(main: Callable[[list[str]], int | None], argv: list[str] | None = No
         raise SystemExit(1) from None
     except Interrupted as exc:
         raise SystemExit(exc.code) from None
+    except WallTimeReached as exc:
+        print(str(exc), file=sys.stderr)
+        raise SystemExit(WallTimeReached.code) from None
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         raise SystemExit(130) from None

@@ -8,6 +8,7 @@ registries, never imported from dotted paths.
 from __future__ import annotations
 
 import copy
+import difflib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -156,15 +157,22 @@ class TrainConfig(Strict):
     total_timesteps: int = Field(20_000, ge=1)  # [env steps, all envs together]
     seed: int = Field(0, ge=0, lt=MAX_TRAIN_SEED)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    # On 2 cores one torch thread made SB3 DQN's gradient step 7-20x faster (NOTES.md).
-    torch_threads: int = Field(1, ge=1, le=1024)
+    # "auto": 1 for DQN; for PPO the CPUs not taken by subprocess envs, at most 4
+    # (agents.runtime.auto_torch_threads). The resolved number is written to the run's
+    # config.yaml and kept on resume (the thread count changes the training trajectory).
+    torch_threads: Annotated[int, Field(ge=1, le=1024)] | Literal["auto"] = "auto"
     eval_freq: int = Field(2_000, ge=0)  # [env steps]; 0 disables periodic evaluation
     eval_episodes: int = Field(5, ge=1)
     checkpoint_freq: int = Field(5_000, ge=0)  # [env steps]; 0: only the final checkpoint
     keep_checkpoints: int = Field(3, ge=1)  # newest K kept (plus the best model)
     # [episodes for DQN, rollouts for PPO]; None: 4 episodes (DQN), every rollout (PPO)
     log_interval: int | None = Field(None, ge=1)
-    progress_bar: bool = True
+    progress_bar: bool = True  # a bar on a terminal; plain lines every log_every_s otherwise
+    log_every_s: float = Field(30.0, gt=0)  # [s] between progress lines when stderr is not a terminal
+    # [s] of training in this process before it saves a checkpoint and exits 75 (rerun to continue);
+    # set it to the job's time limit: laneforge stops early enough to save. None: no limit.
+    max_wall_time: float | None = Field(None, gt=0)
+    checkpoint_every_s: float | None = Field(None, gt=0)  # [s] time-based checkpoints besides checkpoint_freq
 
 
 class LoggingConfig(Strict):
@@ -194,19 +202,20 @@ class ExperimentConfig(Strict):
 # ---------------------------------------------------------------- loading and errors
 
 
-def _field_names(model: type[BaseModel], loc: tuple) -> list[str]:
-    """Valid field names at the model path ``loc`` (for "did you mean")."""
-    for part in loc:
-        field = model.model_fields.get(str(part)) if isinstance(part, str) else None
-        if field is None:
-            continue
-        ann = field.annotation
-        args = getattr(ann, "__args__", ())
-        candidates = [a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)]
-        if not candidates:
-            return []
-        model = candidates[0]
-    return list(model.model_fields)
+def dotted_keys(model: type[BaseModel] = None, prefix: str = "") -> list[str]:  # type: ignore[assignment]
+    """Every leaf key of the schema as a dotted path (both algorithms' keys under ``algo.``)."""
+    model = ExperimentConfig if model is None else model
+    keys: list[str] = []
+    for name, f in model.model_fields.items():
+        subs = [a for a in (f.annotation, *getattr(f.annotation, "__args__", ()))
+                if isinstance(a, type) and issubclass(a, BaseModel)]
+        for annotated in getattr(f.annotation, "__args__", ()):  # Annotated[A | B, discriminator]
+            subs += [a for a in getattr(annotated, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not subs:
+            keys.append(f"{prefix}{name}")
+        for sub in subs:
+            keys += [k for k in dotted_keys(sub, f"{prefix}{name}.") if k not in keys]
+    return keys
 
 
 def _clean_loc(loc: tuple) -> tuple:
@@ -214,17 +223,45 @@ def _clean_loc(loc: tuple) -> tuple:
     return tuple(p for i, p in enumerate(loc) if not (i == 1 and loc[0] == "algo" and p in ("dqn", "ppo")))
 
 
-def format_validation_error(exc: ValidationError, source: str) -> str:
+def suggest_key(path: str) -> str:
+    """`` (did you mean 'algo.learning_rate'?)`` for an unknown dotted key: the nearest key of
+    the same section, else a key elsewhere whose last part is (nearly) the same."""
+    keys = dotted_keys()
+    if path in keys:  # valid for the other member of a union: DQN's buffer_size under PPO
+        return " (a key of another algorithm than algo.name's)"
+    leaf = path.rpartition(".")[2]
+    depth = path.count(".") + 1
+    # same depth: sibling keys and sections ("network.mpl" -> "network.mlp")
+    siblings = dict.fromkeys(".".join(k.split(".")[:depth]) for k in keys)
+    hint = did_you_mean(path, siblings)
+    if hint:
+        return hint
+    by_leaf: dict[str, list[str]] = {}
+    for k in keys:
+        by_leaf.setdefault(k.rpartition(".")[2], []).append(k)
+    near = difflib.get_close_matches(leaf, list(by_leaf), n=1, cutoff=0.8)
+    return did_you_mean(by_leaf[near[0]][0], by_leaf[near[0]][:1]) if near else ""
+
+
+def _override_for(path: str, overrides: list[str]) -> str | None:
+    """The command-line override that set ``path`` (or a section holding it), if any."""
+    for item in reversed(overrides):
+        key = item.partition("=")[0].strip()
+        if key == path or path.startswith(key + ".") or key.startswith(path + "."):
+            return item
+    return None
+
+
+def format_validation_error(exc: ValidationError, source: str, overrides: list[str] | None = None) -> str:
     err = exc.errors()[0]
     loc = _clean_loc(tuple(err["loc"]))
     path = ".".join(str(p) for p in loc)
     more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    item = _override_for(path, overrides or [])
+    if item is not None:
+        source = f"command-line override '{item}'"
     if err["type"] == "extra_forbidden":
-        parent = loc[:-1]
-        names = _field_names(ExperimentConfig, parent) if parent[:1] != ("algo",) else []
-        if parent[:1] == ("algo",):
-            names = list(DQNConfig.model_fields) + list(PPOConfig.model_fields)
-        return f"{source}: unknown key '{path}'{did_you_mean(loc[-1], names)}{more}"
+        return f"{source}: unknown key '{path}'{suggest_key(path)}{more}"
     if err["type"] == "union_tag_invalid":
         return f"{source}: {path}.name: unknown algorithm {err['input'].get('name')!r}; valid: dqn, ppo{more}"
     value = err.get("input")
@@ -269,13 +306,40 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-def parse_config(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
+def parse_config(data: dict[str, Any], source: str = "config", overrides: list[str] | None = None) -> ExperimentConfig:
+    """Validate ``data``; errors name ``source``, or the command-line override that caused them."""
     try:
         cfg = ExperimentConfig.model_validate(data)
     except ValidationError as exc:
-        raise UserError(format_validation_error(exc, source)) from exc
+        raise UserError(format_validation_error(exc, source, overrides)) from exc
     _check_names(cfg)
     return cfg
+
+
+def round_budget(cfg: ExperimentConfig) -> int | None:
+    """Round ``train.total_timesteps`` up to whole rollouts for PPO, which only stops between
+    rollouts (1e6 steps of 8,192-step rollouts would end at 1,007,616 anyway), before a run
+    writes its config.yaml: the config then says what training does, and a resumed run ends
+    exactly there. Returns the budget as given when it was rounded, else None."""
+    if not isinstance(cfg.algo, PPOConfig):
+        return None
+    rollout = cfg.algo.n_steps * cfg.env.n_envs
+    total = cfg.train.total_timesteps
+    rounded = -(-total // rollout) * rollout
+    if rounded == total:
+        return None
+    cfg.train.total_timesteps = rounded
+    return total
+
+
+def budget_text(cfg: ExperimentConfig, requested: int | None = None) -> str:
+    """``1,007,616 env steps (1,000,000 rounded up to 123 rollouts of 8,192)``."""
+    text = f"{cfg.train.total_timesteps:,} env steps"
+    if requested is not None and isinstance(cfg.algo, PPOConfig):
+        rollout = cfg.algo.n_steps * cfg.env.n_envs
+        text += (f" ({requested:,} rounded up to {cfg.train.total_timesteps // rollout:,} "
+                 f"rollouts of {rollout:,})")
+    return text
 
 
 def _check_names(cfg: ExperimentConfig) -> None:
@@ -325,7 +389,7 @@ def _resolve_scenario(env: EnvConfig) -> None:
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
     data = apply_overrides(read_yaml(path), overrides or [])
-    cfg = parse_config(data, source=str(path))
+    cfg = parse_config(data, source=str(path), overrides=overrides)
     if cfg.logging.experiment is None:
         cfg.logging.experiment = Path(path).stem
     return cfg

@@ -5,18 +5,11 @@ The CLIs turn a :class:`UserError` into one line on stderr and exit code 2.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable
+from envs.suggest import did_you_mean  # noqa: F401 - the project's one suggestion, re-exported
 
 
 class UserError(ValueError):
     """Bad input from the user: the message names the problem and what to do."""
-
-
-def did_you_mean(name: str, options: Iterable[str]) -> str:
-    """Return ``" (did you mean 'x'?)"`` for the closest option, or ``""``."""
-    matches = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.6)
-    return f" (did you mean '{matches[0]}'?)" if matches else ""
 
 
 class Interrupted(Exception):
@@ -29,3 +22,10 @@ class Interrupted(Exception):
 
 class TrainingStopped(Exception):
     """Training could not go on (non-finite values, disk full); exit 1 with this one line."""
+
+
+class WallTimeReached(Exception):
+    """Training stopped before its wall-time limit after saving a checkpoint: exit 75
+    (sysexits' EX_TEMPFAIL: rerun the same command to continue)."""
+
+    code = 75

@@ -37,14 +37,17 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agents.config import MAX_TRAIN_SEED, ExperimentConfig, flatten_config, load_config, parse_config
-from agents.errors import Interrupted, UserError, did_you_mean
+from agents.errors import Interrupted, UserError, WallTimeReached, did_you_mean
 from agents.fileio import atomic_write_text
+from agents.plainlog import PlainProgress, is_terminal
+from agents.runtime import PROCESS_ENV
 from agents.runs import PROJECT_ROOT, sanitize
 
 # Keys a grid or a search space may not set: the experiment sets them itself.
 RESERVED_KEYS = {"train.seed": "use --seeds", "logging.experiment": "use --name"}
 # Config keys that may differ between a run folder and a rerun without making it another run.
-NOT_IDENTITY = ("train.total_timesteps", "train.progress_bar", "train.device", "logging")
+NOT_IDENTITY = ("train.total_timesteps", "train.progress_bar", "train.log_every_s", "train.max_wall_time",
+                "train.checkpoint_every_s", "train.device", "logging")
 MAX_SEEDS = 10_000
 
 
@@ -184,22 +187,8 @@ def plan(config: Path, overrides: list[str], grid: list[tuple[str, list[str]]], 
 
 
 def _grid_hint(exc: UserError) -> str:
-    """The config error; for an unknown grid key also a suggestion among known dotted keys."""
-    msg = str(exc)
-    if "unknown key" in msg and "did you mean" not in msg:
-        bad = re.search(r"unknown key '([^']+)'", msg)
-        if bad:
-            msg += did_you_mean(bad[1], _dotted_keys(ExperimentConfig))
-    return msg
-
-
-def _dotted_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
-    keys = []
-    for name, f in model.model_fields.items():
-        sub = [a for a in (f.annotation, *getattr(f.annotation, "__args__", ()))
-               if isinstance(a, type) and issubclass(a, BaseModel)]
-        keys += _dotted_keys(sub[0], f"{prefix}{name}.") if sub else [f"{prefix}{name}"]
-    return keys
+    """The config error (it already names the key and the nearest valid one)."""
+    return str(exc)
 
 
 # ------------------------------------------------------------------ one trial
@@ -211,6 +200,8 @@ def config_difference(stored: ExperimentConfig, wanted: ExperimentConfig) -> lis
     diff = []
     for key in sorted(set(a) | set(b)):
         if any(key == p or key.startswith(p + ".") for p in NOT_IDENTITY):
+            continue
+        if key == "train.torch_threads" and b.get(key) == "auto":  # resolved in the run's config.yaml
             continue
         if a.get(key) != b.get(key):
             diff.append(f"{key}: {a.get(key)!r} -> {b.get(key)!r}")
@@ -269,10 +260,14 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".strip(": ")
 
 
-def run_trial(trial: Trial, argv: list[str], out=None, extra_callbacks: list | None = None) -> dict[str, Any]:
+def run_trial(trial: Trial, argv: list[str], out=None, extra_callbacks: list | None = None,
+              deadline: float | None = None) -> dict[str, Any]:
     """Train, resume or skip one trial; any failure becomes ``status: failed`` with the error.
 
-    An interrupt (Ctrl-C, SIGTERM) propagates after training saved its checkpoint."""
+    An interrupt (Ctrl-C, SIGTERM) propagates after training saved its checkpoint. At the
+    experiment's ``deadline`` (a ``time.time()`` value) the trial saves a checkpoint and
+    becomes ``stopped`` (unfinished: the same command continues it); past it, a trial that
+    has not started stays ``not started``."""
     from agents.training import resume, train
 
     out = out or sys.stdout
@@ -283,16 +278,20 @@ def run_trial(trial: Trial, argv: list[str], out=None, extra_callbacks: list | N
             return _result(trial, "skipped", wall_s=time.time() - start)
         if state == "conflict":
             return _result(trial, "failed", detail, wall_s=time.time() - start)
+        if deadline is not None and time.time() >= deadline:
+            return _result(trial, "not started", "the experiment's wall-time limit came first; run again")
         if state == "resumable":
             stored_total = _stored_total(trial.run_dir)
             total = trial.cfg.train.total_timesteps
-            resume(trial.run_dir, argv, total_timesteps=None if total == stored_total else total, out=out)
+            resume(trial.run_dir, argv, total_timesteps=None if total == stored_total else total, out=out,
+                   deadline=deadline, extra_callbacks=extra_callbacks)
             return _result(trial, "resumed", wall_s=time.time() - start)
         if state == "stale":  # started, but died before its first checkpoint: nothing to keep
             shutil.rmtree(trial.run_dir)
-        kwargs = {"extra_callbacks": extra_callbacks} if extra_callbacks else {}
-        train(trial.cfg, trial.run_dir, argv, out=out, **kwargs)
+        train(trial.cfg, trial.run_dir, argv, out=out, extra_callbacks=extra_callbacks, deadline=deadline)
         return _result(trial, "done", wall_s=time.time() - start)
+    except WallTimeReached as exc:
+        return _result(trial, "stopped", str(exc), wall_s=time.time() - start)
     except (Interrupted, KeyboardInterrupt):
         raise
     except Exception as exc:  # noqa: BLE001 - one failed trial must not stop the others
@@ -315,12 +314,53 @@ def _log_path(trial: Trial) -> Path:
     return trial.run_dir.parent / "logs" / f"{trial.name}.log"
 
 
-def run_sequential(trials: list[Trial], argv: list[str], console) -> list[dict]:
+def run_sequential(trials: list[Trial], argv: list[str], console, deadline: float | None = None) -> list[dict]:
     results = []
     for i, trial in enumerate(trials, 1):
         console.rule(f"[{i}/{len(trials)}] {trial.name}")
-        results.append(run_trial(trial, argv))
+        results.append(run_trial(trial, argv, deadline=deadline))
     return results
+
+
+class RunsProgress:
+    """The experiment's own progress (runs finished of all) on stderr: a rich bar on a
+    terminal, a plain line every ``every_s`` seconds in a log; ``print`` writes one line."""
+
+    def __init__(self, total: int, every_s: float) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console = Console(stderr=True)
+        plain = not is_terminal()
+        self.bar = Progress(TextColumn("[bold]experiment"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=self.console, disable=plain)
+        self.task = self.bar.add_task("runs", total=total)
+        self.lines = PlainProgress("experiment", total, every_s, unit="runs") if plain else None
+        self.done = 0
+        self.running = 0
+
+    def __enter__(self) -> "RunsProgress":
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.bar.stop()
+        if self.lines is not None:
+            self.lines.close(running=self.running)
+
+    def print(self, text: str) -> None:
+        self.console.print(text, highlight=False)
+
+    def advance(self) -> None:
+        self.done += 1
+        self.bar.advance(self.task)
+        self.tick()
+
+    def tick(self, running: int | None = None) -> None:
+        """Called while waiting: a plain line when one is due."""
+        self.running = self.running if running is None else running
+        if self.lines is not None:
+            self.lines.update(self.done, running=self.running)
 
 
 def child_command() -> list[str]:
@@ -373,13 +413,13 @@ def _last_line(log: Path) -> str:
     return lines[-1][:300] if lines else "no output"
 
 
-def run_processes(trials: list[Trial], argv: list[str], workers: int, progress) -> list[dict]:
+def run_processes(trials: list[Trial], argv: list[str], workers: int, progress: RunsProgress,
+                  deadline: float | None = None) -> list[dict]:
     """One subprocess per trial; at most ``workers`` CPUs busy, a trial counting ``env.n_envs``
-    (a trial needing more than ``workers`` runs alone)."""
+    (a trial needing more than ``workers`` runs alone). Past ``deadline`` no trial starts."""
     results: dict[str, dict] = {}
     pending = list(trials)
     running: dict[str, tuple[Trial, subprocess.Popen, float, int]] = {}
-    task = progress.add_task("runs", total=len(trials))
 
     def on_sigterm(signum, frame):  # noqa: ARG001 - children run in their own sessions: forward it
         raise Interrupted(143)
@@ -388,26 +428,31 @@ def run_processes(trials: list[Trial], argv: list[str], workers: int, progress) 
     try:
         while pending or running:
             used = sum(need for *_, need in running.values())
+            if deadline is not None and time.time() >= deadline:
+                for trial in pending:
+                    results[trial.name] = _result(trial, "not started", "the experiment's wall-time limit came first")
+                pending = []
             for trial in list(pending):
                 need = min(trial.cpus, workers)
                 if used + need > workers and running:
                     continue
                 pending.remove(trial)
-                proc = start_child(trial.spec(argv), _log_path(trial))
+                proc = start_child({**trial.spec(argv), "deadline": deadline}, _log_path(trial))
                 running[trial.name] = (trial, proc, time.time(), need)
                 used += need
-                progress.console.print(f"started  {trial.name}  (log: {_log_path(trial)})")
+                progress.print(f"started  {trial.name}  (log: {_log_path(trial)})")
             time.sleep(0.2)
+            progress.tick(len(running))
             for name, (trial, proc, t0, _) in list(running.items()):
                 if proc.poll() is None:
                     continue
                 del running[name]
                 results[name] = child_result(trial, proc, _log_path(trial), time.time() - t0)
-                progress.console.print(f"{results[name]['status']:<8} {name}")
-                progress.advance(task)
+                progress.print(f"{results[name]['status']:<8} {name}")
+                progress.advance()
     except (KeyboardInterrupt, Interrupted) as exc:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        progress.console.print(f"interrupted: stopping {len(running)} running runs (each saves a checkpoint); "
+        progress.print(f"interrupted: stopping {len(running)} running runs (each saves a checkpoint); "
                                "run the same command again to resume")
         for trial, proc, *_ in running.values():
             if proc.poll() is None:
@@ -425,7 +470,10 @@ def run_processes(trials: list[Trial], argv: list[str], workers: int, progress) 
 
 def ray_runtime_env(wandb_mode: str, remote: bool) -> dict[str, Any]:
     env_vars = {"WANDB_MODE": wandb_mode, "WANDB_ERROR_REPORTING": "false", "WANDB_SILENT": "true",
-                "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
+                "PYGAME_HIDE_SUPPORT_PROMPT": "1",
+                # Ray workers are new processes: the thread policy must be in their environment
+                # before they import torch (the user's own value, when set, travels instead).
+                **{k: os.environ.get(k, v) for k, v in PROCESS_ENV.items()}}
     runtime: dict[str, Any] = {"env_vars": env_vars}
     if remote:
         # Ship the project's packages to the cluster's workers (they need laneforge's
@@ -471,13 +519,13 @@ def ray_trial(spec: dict) -> dict:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a") as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
         try:
-            return run_trial(trial, spec["argv"], out=fh)
+            return run_trial(trial, spec["argv"], out=fh, deadline=spec.get("deadline"))
         except (Interrupted, KeyboardInterrupt):
             return _result(trial, "interrupted", "interrupted after a checkpoint; run again to resume")
 
 
 def run_ray(trials: list[Trial], argv: list[str], address: str | None, workers: int | None,
-            gpus_per_trial: float, progress) -> list[dict]:
+            gpus_per_trial: float, progress: RunsProgress, deadline: float | None = None) -> list[dict]:
     wandb_mode = trials[0].cfg.logging.wandb
     need = max(t.cpus for t in trials)
     ray = ray_init(address, None if workers is None else max(workers, need), wandb_mode)
@@ -488,20 +536,23 @@ def run_ray(trials: list[Trial], argv: list[str], address: str | None, workers: 
         remote = ray.remote(ray_trial)
         refs = {}
         for trial in trials:
-            ref = remote.options(num_cpus=trial.cpus, num_gpus=gpus_per_trial, max_retries=0).remote(trial.spec(argv))
+            spec = {**trial.spec(argv), "deadline": deadline}
+            ref = remote.options(num_cpus=trial.cpus, num_gpus=gpus_per_trial, max_retries=0).remote(spec)
             refs[ref] = trial
-        task = progress.add_task("runs", total=len(trials))
         results: dict[str, dict] = {}
         try:
             while refs:
-                done, _ = ray.wait(list(refs), num_returns=1)
+                done, _ = ray.wait(list(refs), num_returns=1, timeout=1.0)
+                progress.tick(len(refs))
+                if not done:
+                    continue
                 trial = refs.pop(done[0])
                 try:
                     results[trial.name] = ray.get(done[0])
                 except Exception as exc:  # noqa: BLE001 - a crashed worker fails only its trial
                     results[trial.name] = _result(trial, "failed", _one_line(exc).split("\n")[0][:300])
-                progress.console.print(f"{results[trial.name]['status']:<8} {trial.name}")
-                progress.advance(task)
+                progress.print(f"{results[trial.name]['status']:<8} {trial.name}")
+                progress.advance()
         except KeyboardInterrupt:
             for ref in refs:
                 ray.cancel(ref)  # a KeyboardInterrupt in the task: it checkpoints and returns
@@ -519,13 +570,18 @@ def run_ray(trials: list[Trial], argv: list[str], address: str | None, workers: 
 # ------------------------------------------------------------------ the experiment
 
 
-def run_experiment(args: Any, argv: list[str]) -> int:
-    """Entry from train.py: plan, validate, run on the chosen backend, summarize."""
+def run_experiment(args: Any, argv: list[str], deadline: float | None = None) -> int:
+    """Entry from train.py: plan, validate, run on the chosen backend, summarize. At
+    ``deadline`` (``time.time()``; from ``--max-wall-time``) running trials checkpoint and
+    stop, the others are not started, and the command exits 75: rerun it to continue."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     if args.sweep is not None:
         from agents.tune_hook import run_sweep
+
+        if deadline is not None:
+            raise UserError("--max-wall-time is for training runs and grids; a sweep's trials are stopped by "
+                            "ASHA and its budget (rerun the sweep command to continue after a time limit)")
 
         return run_sweep(args, argv)
     if args.config is None:
@@ -542,9 +598,6 @@ def run_experiment(args: Any, argv: list[str]) -> int:
     seeds = parse_seeds(args.seeds) if args.seeds is not None else ([args.seed] if args.seed is not None else None)
     root = Path(args.storage or "runs").expanduser().resolve()
     experiment, trials = plan(args.config, overrides, parse_grid(args.grid or []), seeds, args.name, root)
-    if backend != "sequential":
-        for t in trials:
-            t.cfg.train.progress_bar = False  # their output goes to log files
     console = Console(width=None if sys.stdout.isatty() else 160)
     states = {t.name: run_state(t) for t in trials}
     _print_plan(console, experiment, root / experiment, trials, states, backend)
@@ -556,15 +609,15 @@ def run_experiment(args: Any, argv: list[str]) -> int:
     pre = {t.name: run_trial(t, argv) for t in trials if states[t.name][0] in ("finished", "conflict")}  # no work
     started = time.time()
     if backend == "sequential":
-        done = run_sequential(todo, argv, console)
+        done = run_sequential(todo, argv, console, deadline)
     else:
-        progress = Progress(TextColumn("[bold]experiment"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            console=Console(stderr=True))
-        with progress:
+        every_s = min(t.cfg.train.log_every_s for t in trials)
+        with RunsProgress(len(todo), every_s) as progress:
             if backend == "process":
-                done = run_processes(todo, argv, args.workers or os.cpu_count() or 1, progress)
+                done = run_processes(todo, argv, args.workers or os.cpu_count() or 1, progress, deadline)
             else:
-                done = run_ray(todo, argv, args.ray_address, args.workers, args.gpus_per_trial or 0.0, progress)
+                done = run_ray(todo, argv, args.ray_address, args.workers, args.gpus_per_trial or 0.0, progress,
+                               deadline)
     by_name = {**pre, **{r["name"]: r for r in done}}
     results = [by_name[t.name] for t in trials]
     write_experiment_json(root / experiment, experiment, args, backend, results, time.time() - started)
@@ -574,6 +627,11 @@ def run_experiment(args: Any, argv: list[str]) -> int:
         console.print(f"[red]{len(failed)} of {len(results)} runs failed[/red]; the others are complete. "
                       "Fix the cause and run the same command again: finished runs are skipped.")
         return 1
+    unfinished = [r for r in results if r["status"] in ("stopped", "not started")]
+    if unfinished:
+        console.print(f"[yellow]{len(unfinished)} of {len(results)} runs are unfinished[/yellow] (the wall-time limit "
+                      "came first; each stopped one saved a checkpoint). Run the same command again to continue.")
+        return WallTimeReached.code
     console.print(f"experiment folder: {root / experiment}\ncompare: python compare.py {root / experiment}")
     return 0
 
@@ -592,7 +650,8 @@ def print_summary(console, experiment: str, results: list[dict]) -> None:
     table = Table(title=f"experiment {experiment}")
     for col in ("run", "status", "steps", "train s", "best eval return", "error"):
         table.add_column(col, overflow="fold")
-    colors = {"done": "green", "resumed": "green", "skipped": "cyan", "failed": "red", "interrupted": "yellow"}
+    colors = {"done": "green", "resumed": "green", "skipped": "cyan", "failed": "red", "interrupted": "yellow",
+              "stopped": "yellow", "not started": "yellow"}
     for r in results:
         best = r.get("best_eval_return")
         table.add_row(r["name"], f"[{colors.get(r['status'], 'white')}]{r['status']}",
@@ -714,7 +773,9 @@ def load_sweep(path: Path, overrides: list[str]) -> tuple[SweepSpec, ExperimentC
 def child_main() -> int:
     """``python -m agents.experiments``: run the trial spec given as JSON on stdin."""
     from agents.cli import quiet_libraries
+    from agents.runtime import prepare_process
 
+    prepare_process()  # inherited from the parent already; also right when started by hand
     quiet_libraries()
     spec = json.loads(sys.stdin.read())
     trial = Trial.from_spec(spec)
@@ -725,12 +786,13 @@ def child_main() -> int:
 
         callbacks = [ReportCallback(fd_reporter(int(fd)))]
     try:
-        result = run_trial(trial, spec["argv"], extra_callbacks=callbacks)
+        result = run_trial(trial, spec["argv"], extra_callbacks=callbacks, deadline=spec.get("deadline"))
     except (Interrupted, KeyboardInterrupt) as exc:
         result = _result(trial, "interrupted", "interrupted after a checkpoint; run again to resume")
         code = exc.code if isinstance(exc, Interrupted) else 130
     else:
-        code = 0 if result["status"] != "failed" else 1
+        codes = {"failed": 1, "stopped": WallTimeReached.code, "not started": WallTimeReached.code}
+        code = codes.get(result["status"], 0)
     if result.get("error"):
         print(f"error: {result['error']}", file=sys.stderr)
     atomic_write_text(Path(spec["result"]), json.dumps(result, indent=2))

@@ -126,7 +126,20 @@ def finish_wandb(run: Any) -> None:
         warn(f"W&B did not finish cleanly: {exc}")
 
 
-def make_logger(run_dir: Path, tensorboard: bool, wandb_run: Any, wall_offset: float = 0.0) -> Logger:
+class RunLogger(Logger):
+    """SB3's Logger, but ``time/iterations`` counts the run's rollouts: SB3's on-policy
+    ``learn`` restarts its iteration count at every call, so a resumed run adds the rollouts
+    done before it (``iteration_offset``)."""
+
+    iteration_offset = 0
+
+    def record(self, key: str, value: Any, exclude: Any = None) -> None:
+        if key == "time/iterations":
+            value = value + self.iteration_offset
+        super().record(key, value, exclude)
+
+
+def make_logger(run_dir: Path, tensorboard: bool, wandb_run: Any, wall_offset: float = 0.0) -> RunLogger:
     writers: list[KVWriter] = [MetricsCSV(run_dir / "metrics.csv", wall_offset)]
     if tensorboard:
         with warnings.catch_warnings():
@@ -134,4 +147,4 @@ def make_logger(run_dir: Path, tensorboard: bool, wandb_run: Any, wall_offset: f
             writers.append(TensorBoardOutputFormat(str(run_dir / "tensorboard")))
     if wandb_run is not None:
         writers.append(WandbWriter(wandb_run))
-    return Logger(folder=str(run_dir), output_formats=writers)
+    return RunLogger(folder=str(run_dir), output_formats=writers)

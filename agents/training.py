@@ -18,19 +18,30 @@ from typing import Any
 import numpy as np
 import torch
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
 
 from agents import checkpoints as ckpts
 from agents.algos import build_model, parameter_counts, resolve_device
-from agents.callbacks import CheckpointCallback, NonFiniteCallback, NonFiniteError, PeriodicEvalCallback, ProgressBarCallback, RewardTermsCallback
-from agents.config import MAX_TRAIN_SEED, ExperimentConfig, dump_config
-from agents.errors import Interrupted, TrainingStopped, UserError
+from agents.callbacks import (
+    CheckpointCallback,
+    EpisodeCounter,
+    NonFiniteCallback,
+    NonFiniteError,
+    PeriodicEvalCallback,
+    RewardTermsCallback,
+    TrainProgressCallback,
+    WallClockCallback,
+)
+from agents.config import MAX_TRAIN_SEED, ExperimentConfig, budget_text, dump_config, round_budget
+from agents.errors import Interrupted, TrainingStopped, UserError, WallTimeReached
 from agents.fileio import atomic_write, atomic_write_text
 from agents.rng import get_rng_state, set_rng_state
+from agents.runtime import auto_torch_threads
 from agents.runs import provenance, write_provenance
 from agents.tracking import finish_wandb, init_wandb, make_logger
-from envs.factory import EnvConfigError, make_batched_vec_env, make_env, newer_version
+from envs.factory import EnvConfigError, is_batched, make_batched_vec_env, make_env, newer_version
 
 
 @dataclass
@@ -68,8 +79,17 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
 
 
+def resolve_threads(cfg: ExperimentConfig) -> None:
+    """``train.torch_threads: auto`` -> a number for this machine (written to config.yaml)."""
+    if cfg.train.torch_threads == "auto":
+        in_process = is_batched(cfg.env.id) or cfg.env.n_envs == 1 or cfg.env.vec_env == "dummy"
+        subproc = 0 if in_process else cfg.env.n_envs
+        cfg.train.torch_threads = auto_torch_threads(cfg.algo.name == "dqn", subproc)
+
+
 def build(cfg: ExperimentConfig, env_seed: int | None = None) -> Built:
     """Build the env(s), the eval env and the model; raises UserError on bad input."""
+    resolve_threads(cfg)
     torch.set_num_threads(cfg.train.torch_threads)
     device = str(resolve_device(cfg.train.device))
     seed_everything(cfg.train.seed)
@@ -100,7 +120,7 @@ def _vec_kind(built: Built) -> str:
     return built.cfg.env.vec_env if built.cfg.env.n_envs > 1 else "in-process"
 
 
-def summary_text(built: Built) -> str:
+def summary_text(built: Built, requested_timesteps: int | None = None) -> str:
     cfg, model = built.cfg, built.model
     lines = [
         f"env          {cfg.env.id}  x{cfg.env.n_envs} ({_vec_kind(built)})",
@@ -110,7 +130,7 @@ def summary_text(built: Built) -> str:
         f"activation {cfg.network.activation}",
         f"device       {built.device}  torch threads {torch.get_num_threads()}",
         "parameters   " + ", ".join(f"{k} {v:,}" for k, v in parameter_counts(model).items()),
-        f"budget       {cfg.train.total_timesteps:,} env steps, seed {cfg.train.seed}",
+        f"budget       {budget_text(cfg, requested_timesteps)}, seed {cfg.train.seed}",
     ]
     newer = newer_version(cfg.env.id)
     if newer:
@@ -133,10 +153,15 @@ def _install_signal_handlers() -> tuple[Any, Any]:
 
 
 def train(cfg: ExperimentConfig, run_dir: Path | None, argv: list[str], dry_run: bool = False,
-          out=sys.stdout, extra_callbacks: list | None = None) -> Path | None:
-    """Train as configured; returns the run folder (None for a dry run)."""
+          out=sys.stdout, extra_callbacks: list | None = None, deadline: float | None = None) -> Path | None:
+    """Train as configured; returns the run folder (None for a dry run).
+
+    ``deadline`` (a ``time.time()`` value; default now + ``train.max_wall_time``): save a
+    checkpoint and raise :class:`WallTimeReached` before it."""
+    deadline = _deadline(cfg, deadline)
+    requested = round_budget(cfg)
     built = build(cfg)
-    print(summary_text(built), file=out)
+    print(summary_text(built, requested), file=out)
     if dry_run:
         built.close()
         print("dry run: config, env and model are valid; nothing was trained or written", file=out)
@@ -149,13 +174,21 @@ def train(cfg: ExperimentConfig, run_dir: Path | None, argv: list[str], dry_run:
         raise UserError(f"--run-dir {run_dir} exists and is not empty; choose a new folder (or --resume it)")
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return _train_in(built, run_dir, argv, out, extra_callbacks=extra_callbacks)
+        return _train_in(built, run_dir, argv, out, extra_callbacks=extra_callbacks, deadline=deadline)
     finally:
         built.close()
 
 
-def _counters(model: Any) -> dict[str, int]:
-    return {"num_timesteps": int(model.num_timesteps), "episode_num": int(model._episode_num),
+def _deadline(cfg: ExperimentConfig, deadline: float | None) -> float | None:
+    if cfg.train.max_wall_time is None:
+        return deadline
+    own = time.time() + cfg.train.max_wall_time
+    return own if deadline is None else min(own, deadline)
+
+
+def _counters(model: Any, counter: EpisodeCounter) -> dict[str, int]:
+    steps, episodes = counter.resume_point()
+    return {"num_timesteps": int(steps), "episodes": int(episodes), "episode_num": int(model._episode_num),
             "n_updates": int(model._n_updates), "n_calls": int(getattr(model, "_n_calls", 0))}
 
 
@@ -174,7 +207,7 @@ def _restore(model: Any, ckpt: Path, state: dict) -> None:
 
 
 def _train_in(built: Built, run_dir: Path, argv: list[str], out, resume: tuple[Path, dict] | None = None,
-              extra_callbacks: list | None = None) -> Path:
+              extra_callbacks: list | None = None, deadline: float | None = None) -> Path:
     cfg, model = built.cfg, built.model
     name = run_dir.name
     state: dict[str, Any] = {"best_return": -np.inf, "wall_s": 0.0}
@@ -203,7 +236,10 @@ def _train_in(built: Built, run_dir: Path, argv: list[str], out, resume: tuple[P
         write_provenance(run_dir, provenance(argv, built.device, info))
     else:
         _append_resume_provenance(run_dir, provenance(argv, built.device, {**info, "resumed_from": str(resume[0])}))
-    model.set_logger(make_logger(run_dir, cfg.logging.tensorboard, wandb_run, state["wall_s"]))
+    logger = make_logger(run_dir, cfg.logging.tensorboard, wandb_run, state["wall_s"])
+    if isinstance(model, OnPolicyAlgorithm):  # time/iterations continues after a resume
+        logger.iteration_offset = model.num_timesteps // (model.n_steps * model.n_envs)
+    model.set_logger(logger)
     start = time.time()
 
     def save_best(mean_return: float) -> None:
@@ -213,36 +249,46 @@ def _train_in(built: Built, run_dir: Path, argv: list[str], out, resume: tuple[P
     def save_checkpoint(step: int) -> Path:
         path = ckpts.write_checkpoint(
             run_dir / "checkpoints", step, model,
-            {**_counters(model), "best_return": state["best_return"], "wall_s": state["wall_s"] + time.time() - start,
+            {**_counters(model, counter), "best_return": state["best_return"], "wall_s": state["wall_s"] + time.time() - start,
              "wandb_id": getattr(wandb_run, "id", None), "run_name": name, "rng": get_rng_state()},
             with_replay=cfg.algo.name == "dqn")
         ckpts.prune(run_dir / "checkpoints", cfg.train.keep_checkpoints)
         return path
 
-    callbacks = [RewardTermsCallback(), NonFiniteCallback()]
+    episodes = int(resume[1].get("episodes", resume[1].get("episode_num", 0))) if resume else 0
+    counter = EpisodeCounter(episodes,
+                             on_policy=isinstance(model, OnPolicyAlgorithm))
+    clock = WallClockCallback(lambda: save_checkpoint(counter.resume_point()[0]), deadline, cfg.train.checkpoint_every_s)
+    callbacks = [counter, RewardTermsCallback(), NonFiniteCallback(), clock]
     if cfg.train.progress_bar:
-        callbacks.append(ProgressBarCallback(cfg.train.total_timesteps))
+        callbacks.append(TrainProgressCallback(cfg.train.total_timesteps, counter, cfg.train.log_every_s))
     if cfg.train.eval_freq > 0:
         callbacks.append(PeriodicEvalCallback(built.eval_env, cfg.train.eval_freq, cfg.train.eval_episodes, save_best,
                                               best_return=state["best_return"]))
     if cfg.train.checkpoint_freq > 0:
-        callbacks.append(CheckpointCallback(cfg.train.checkpoint_freq, save_checkpoint))
+        callbacks.append(CheckpointCallback(cfg.train.checkpoint_freq, lambda step: clock.timed_save()))
     callbacks.extend(extra_callbacks or [])  # e.g. agents.tune_hook.ReportCallback
 
     previous_term, previous_int = _install_signal_handlers()
     try:
         remaining = cfg.train.total_timesteps - model.num_timesteps
-        if remaining > 0:
+        if remaining > 0 and not clock.out_of_time():
             model.learn(remaining, callback=callbacks,
                         log_interval=cfg.train.log_interval or (4 if cfg.algo.name == "dqn" else 1),
                         reset_num_timesteps=False)
+        if clock.stopped or (remaining > 0 and clock.out_of_time()):
+            path = save_checkpoint(counter.resume_point()[0])
+            finish_wandb(wandb_run)
+            raise WallTimeReached(f"stopped at the wall-time limit at step {counter.resume_point()[0]:,} of "
+                                  f"{cfg.train.total_timesteps:,}: checkpoint saved in {path}; continue with: "
+                                  f"python train.py --resume {run_dir}")
         _save_model(model, run_dir / "model.zip")
         save_checkpoint(model.num_timesteps)
     except (KeyboardInterrupt, Interrupted) as exc:
         code = exc.code if isinstance(exc, Interrupted) else 130
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut the save short
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        path = _save_or_explain(save_checkpoint, model.num_timesteps)
+        path = _save_or_explain(save_checkpoint, counter.resume_point()[0])
         finish_wandb(wandb_run)
         print(f"\ninterrupted at step {model.num_timesteps}: checkpoint saved in {path}\n"
               f"resume with: python train.py --resume {run_dir}", file=sys.stderr)
@@ -311,15 +357,19 @@ def truncate_metrics(path: Path, step: int) -> None:
     atomic_write(path, write)
 
 
-def resume(run_dir: Path, argv: list[str], total_timesteps: int | None = None, out=sys.stdout) -> Path:
+def resume(run_dir: Path, argv: list[str], total_timesteps: int | None = None, out=sys.stdout,
+           deadline: float | None = None, extra_callbacks: list | None = None) -> Path:
     """Continue a run from its newest valid checkpoint to the configured total steps
-    (or to ``total_timesteps``, which extends a finished run)."""
+    (or to ``total_timesteps``, which extends a finished run). ``deadline`` (a ``time.time()``
+    value) and the run's ``train.max_wall_time`` stop it early with a checkpoint, as in :func:`train`."""
     from agents.runs import read_run_config
 
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
     if total_timesteps is not None:
         cfg.train.total_timesteps = total_timesteps
+    requested = round_budget(cfg)
+    deadline = _deadline(cfg, deadline)
     ckpt, skipped = ckpts.latest_valid(run_dir / "checkpoints")
     for bad, problem in skipped:
         print(f"skipping checkpoint {bad.name}: {problem}", file=sys.stderr)
@@ -341,8 +391,9 @@ def resume(run_dir: Path, argv: list[str], total_timesteps: int | None = None, o
         atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
     # New episodes after a resume: seed the envs apart from the first start's episodes.
     built = build(cfg, env_seed=(cfg.train.seed + step) % MAX_TRAIN_SEED)
-    print(summary_text(built), file=out)
+    print(summary_text(built, requested), file=out)
     try:
-        return _train_in(built, run_dir, argv, out, resume=(ckpt, saved))
+        return _train_in(built, run_dir, argv, out, resume=(ckpt, saved), extra_callbacks=extra_callbacks,
+                         deadline=deadline)
     finally:
         built.close()

@@ -107,7 +107,6 @@ def trainable(config: dict[str, Any], ctx: dict[str, Any]) -> None:
                                       f"train.seed={seed}"])
     cfg.logging.experiment = ctx["experiment"]
     cfg.logging.tags = [*cfg.logging.tags, "sweep", f"trial={trial_id}"]
-    cfg.train.progress_bar = False
     name = f"{trial_id}__s{seed}"
     trial = Trial(name, Path(ctx["root"]) / ctx["experiment"] / name, seed, {k: str(v) for k, v in sampled.items()}, cfg)
     log = trial.run_dir.parent / "logs" / f"{name}.log"

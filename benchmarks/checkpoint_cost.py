@@ -24,6 +24,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from agents.runtime import prepare_process  # noqa: E402
+
+prepare_process()  # before torch is imported (OMP_WAIT_POLICY)
 
 
 def measure(config: str, repeats: int) -> dict:

@@ -32,6 +32,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from agents.runtime import prepare_process  # noqa: E402
+
+prepare_process()  # before torch is imported (OMP_WAIT_POLICY)
 
 import gymnasium as gym  # noqa: E402
 import highway_env  # noqa: E402,F401

@@ -28,6 +28,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from agents.runtime import prepare_process  # noqa: E402
+
+prepare_process()  # before torch is imported (OMP_WAIT_POLICY)
 
 SCENARIOS = {
     20: ("highway-fast-v0", {}),

@@ -12,12 +12,12 @@ Each profile also exists as an ``IDMVehicle`` subclass applied to highway-env's 
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from highway_env.vehicle.behavior import IDMVehicle
+from envs.suggest import did_you_mean as suggest
 
 
 @dataclass(frozen=True)
@@ -74,10 +74,6 @@ DRIVER_PROFILES: dict[str, DriverProfile] = {
                                accel_factor=0.7, lane_change_gain_factor=2.5),
 }
 
-
-def suggest(name: str, options) -> str:
-    match = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.6)
-    return f" (did you mean '{match[0]}'?)" if match else ""
 
 
 def driver_profile(name: str, key: str = "driver type") -> DriverProfile:

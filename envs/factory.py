@@ -8,7 +8,6 @@ import path (``other_vehicles_type``) the config takes a name from :data:`DRIVER
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import warnings
 from collections.abc import Iterator, Mapping
@@ -25,15 +24,12 @@ from highway_env.utils import class_from_path
 
 import envs  # noqa: F401  (registers the laneforge/ ids)
 from envs.drivers import DRIVER_CLASS_PATHS
+from envs.suggest import did_you_mean as _suggest
 
 
 class EnvConfigError(ValueError):
     """An env id or env parameter that cannot work; the message names the key."""
 
-
-def _suggest(name: str, options) -> str:
-    match = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.6)
-    return f" (did you mean '{match[0]}'?)" if match else ""
 
 
 # Other drivers by name -> highway-env class path. Config never holds an import path.
@@ -286,11 +282,20 @@ class TrafficClassIsolation(gym.Wrapper):
         return self._isolated(self.env.step, action)
 
 
+def is_batched(env_id: str) -> bool:
+    """True for ids registered with a ``vector_entry_point`` (all envs step as one batch in
+    this process, no subprocess per env)."""
+    try:
+        return gym.spec(env_id).vector_entry_point is not None
+    except gym.error.Error:
+        return False
+
+
 def make_batched_vec_env(env_id: str, n_envs: int, config: Mapping[str, Any] | None, seed: int | None,
                          max_episode_steps: int | None = None) -> Any | None:
     """An SB3 VecEnv that steps all ``n_envs`` as one batch, for ids that have one
     (laneforge/FastHighway-v0); None for every other id (they use subprocess/dummy VecEnvs)."""
-    if env_id != "laneforge/FastHighway-v0":
+    if not is_batched(env_id):
         return None
     from envs.fast_highway import make_sb3_vec_env
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agents.config import apply_overrides, load_config, parse_config
+from agents.config import apply_overrides, budget_text, load_config, parse_config
 from agents.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,9 +38,15 @@ def test_override_does_not_mutate_input():
 
 
 @pytest.mark.parametrize("overrides, expected", [
-    (["algo.learning_rat=1"], "unknown key 'algo.learning_rat' (did you mean 'learning_rate'?)"),
+    (["algo.learning_rat=1"],
+     "command-line override 'algo.learning_rat=1': unknown key 'algo.learning_rat' (did you mean 'algo.learning_rate'?)"),
+    (["learning_rate=1e-3"], "command-line override 'learning_rate=1e-3': unknown key 'learning_rate' "
+                             "(did you mean 'algo.learning_rate'?)"),
+    (["n_step=4"], "unknown key 'n_step' (did you mean 'algo.n_steps'?)"),
     (["trian.seed=1"], "unknown key 'trian' (did you mean 'train'?)"),
-    (["network.net_arc=[1]"], "unknown key 'network.net_arc' (did you mean 'net_arch'?)"),
+    (["network.mpl.layers=[8]"], "unknown key 'network.mpl' (did you mean 'network.mlp'?)"),
+    (["network.net_arc=[1]"], "unknown key 'network.net_arc' (did you mean 'network.net_arch'?)"),
+    (["algo.gamma=1.5"], "command-line override 'algo.gamma=1.5': algo.gamma"),
     (["algo.gamma=abc"], "algo.gamma: Input should be a valid number"),
     (["algo.gamma=1.5"], "algo.gamma: Input should be less than or equal to 1"),
     (["train.total_timesteps=0"], "train.total_timesteps: Input should be greater than or equal to 1"),
@@ -57,7 +63,7 @@ def test_override_does_not_mutate_input():
     (["env.id=CartPole-v1", "env.config.lanes_count=2"], "takes no config dict"),
     (["env.vec_env=threads"], "env.vec_env"),
     (["logging.experiment=a/b"], "logging.experiment"),
-    (["algo.name=ppo", "algo.buffer_size=10"], "unknown key 'algo.buffer_size'"),
+    (["algo.name=ppo", "algo.buffer_size=10"], "unknown key 'algo.buffer_size' (a key of another algorithm"),
     (["train=5"], "train"),
     (["seed"], "bad override 'seed': use KEY=VALUE"),
 ])
@@ -111,3 +117,57 @@ def test_env_scenario_names_a_seen_suite_scenario():
         load_config(ROOT / "configs/highway_dqn.yaml", ["env.scenario=configs/suites/smoke.yaml:work_zone_small"])
     with pytest.raises(UserError, match="did you mean 'highway_small'"):
         load_config(ROOT / "configs/highway_dqn.yaml", ["env.scenario=configs/suites/smoke.yaml:highway_smal"])
+
+
+def test_errors_in_the_file_are_blamed_on_the_file_not_the_overrides(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("algo:\n  name: dqn\n  learning_rat: 0.1\n")
+    with pytest.raises(UserError) as err:
+        load_config(bad, ["train.seed=3"])
+    assert str(err.value).startswith(f"{bad}: unknown key 'algo.learning_rat'")
+    assert "command-line" not in str(err.value)
+
+
+def test_a_missing_config_file_suggests_a_file_of_the_same_folder():
+    with pytest.raises(UserError) as err:
+        load_config(ROOT / "configs/fast_highway_ppo.yml")
+    assert "(did you mean '" in str(err.value) and "configs/fast_highway_ppo.yaml'?)" in str(err.value)
+    assert "highway_dqn" not in str(err.value)
+
+
+def test_ppo_budget_is_rounded_up_to_whole_rollouts_and_said_once():
+    from agents.config import round_budget
+
+    cfg = load_config(ROOT / "configs/fast_highway_ppo.yaml")  # 1e6 steps, rollouts of 32 x 256
+    requested = round_budget(cfg)
+    assert requested == 1_000_000 and cfg.train.total_timesteps == 1_007_616 == 123 * 8192
+    assert budget_text(cfg, requested) == "1,007,616 env steps (1,000,000 rounded up to 123 rollouts of 8,192)"
+    assert round_budget(cfg) is None  # rounding is idempotent: a resumed run keeps its budget
+    exact = load_config(ROOT / "configs/fast_highway_ppo.yaml", ["train.total_timesteps=16384"])
+    assert round_budget(exact) is None and budget_text(exact) == "16,384 env steps"
+    dqn = load_config(ROOT / "configs/highway_dqn.yaml", ["train.total_timesteps=1001"])
+    assert round_budget(dqn) is None and dqn.train.total_timesteps == 1001  # DQN stops on any step
+
+
+def test_torch_threads_auto_resolves_per_algorithm_and_cpus(monkeypatch):
+    from agents import runtime
+    from agents.training import resolve_threads
+
+    assert load_config(ROOT / "configs/fast_highway_ppo.yaml").train.torch_threads == "auto"
+    monkeypatch.setattr(runtime, "available_cpus", lambda: 8)
+    cases = {("configs/fast_highway_ppo.yaml", ()): 4,  # batched in-process env: min(4, 8)
+             ("configs/highway_dqn.yaml", ()): 1,
+             ("configs/highway_ppo.yaml", ("env.n_envs=6", "env.vec_env=subproc")): 2,  # 8 - 6 simulators
+             ("configs/highway_ppo.yaml", ("env.n_envs=2", "env.vec_env=dummy")): 4}
+    for (path, extra), want in cases.items():
+        cfg = load_config(ROOT / path, ["train.torch_threads=auto", *extra])
+        resolve_threads(cfg)
+        assert cfg.train.torch_threads == want, (path, extra)
+    monkeypatch.setattr(runtime, "available_cpus", lambda: 2)
+    cfg = load_config(ROOT / "configs/highway_ppo.yaml", ["train.torch_threads=auto", "env.n_envs=4",
+                                                          "env.vec_env=subproc"])
+    resolve_threads(cfg)
+    assert cfg.train.torch_threads == 1
+    fixed = load_config(ROOT / "configs/fast_highway_ppo.yaml", ["train.torch_threads=3"])
+    resolve_threads(fixed)
+    assert fixed.train.torch_threads == 3

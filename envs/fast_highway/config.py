@@ -9,9 +9,9 @@ checked at construction: an unknown key, or a value this simulator cannot honour
 from __future__ import annotations
 
 import copy
-import difflib
 from collections.abc import Mapping
 from typing import Any
+from envs.suggest import did_you_mean as _suggest
 
 IDM_PATH = "highway_env.vehicle.behavior.IDMVehicle"
 BACKENDS = ("numpy", "torch")
@@ -77,10 +77,6 @@ def highway_v0_config() -> dict[str, Any]:
         "traffic_collisions": True,
     }
 
-
-def _suggest(name: str, options) -> str:
-    match = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.6)
-    return f" (did you mean '{match[0]}'?)" if match else ""
 
 
 def _positive_int(config: Mapping[str, Any], key: str, minimum: int = 1) -> None:
