@@ -13,6 +13,11 @@ group is one configuration over several seeds. For each group:
   Statistical Precipice");
 - where runs hold ``eval/<suite>/report.json``: a seen/unseen generalization table.
 
+What the numbers cannot carry is said, not hidden: a group of one run gets ``n=1`` instead of
+a CI (``None`` in ``groups.json``, no band), repeated seeds within a group and a metric with
+fewer than ``MIN_POINTS`` points per run are warned about on stderr (with a denser column to
+use). Terminal tables are fitted to the terminal's width without breaking a word.
+
 Why by hand rather than ``rliable``: rliable pulls in scipy, arch and seaborn for two small
 functions (``trim_mean(x, 0.25)`` and a stratified bootstrap); here they are a dozen lines of
 numpy with the same definitions (IQM = mean of the middle 50% of all run x task scores,
@@ -98,11 +103,14 @@ def stratified_bootstrap(strata: list[np.ndarray], stat: Callable[[np.ndarray], 
 
 def interval(strata: list[np.ndarray], stat: Callable[[np.ndarray], Any], n_boot: int = N_BOOT,
              seed: int = 0) -> dict[str, Any]:
-    """Point estimate of ``stat`` over all scores and its 95% stratified-bootstrap percentile CI."""
+    """Point estimate of ``stat`` over all scores and its 95% stratified-bootstrap percentile CI
+    (``None`` when every stratum holds one run: n=1 carries no interval)."""
     strata = [np.asarray(s, dtype=float) for s in strata if np.size(s)]
     if not strata:
         return {"value": float("nan"), "ci95": [float("nan"), float("nan")]}
     value = float(stat(np.concatenate(strata)[None, :])[0])
+    if max(s.size for s in strata) < 2:  # one run per stratum: resampling cannot vary anything
+        return {"value": value, "ci95": None}
     boots = stratified_bootstrap(strata, stat, n_boot, seed)
     lo, hi = np.quantile(boots, [0.025, 0.975])
     return {"value": value, "ci95": [float(lo), float(hi)]}
@@ -128,6 +136,7 @@ class Run:
     values: np.ndarray
     walls: np.ndarray  # wall-clock seconds of training at those steps
     reports: dict[str, dict] = field(default_factory=dict)  # suite -> report.json
+    points: dict[str, int] = field(default_factory=dict)  # metrics.csv column -> steps with a value
 
     @property
     def final(self) -> float:
@@ -177,8 +186,19 @@ def _float(text: str | None) -> float:
         return float("nan")
 
 
-def read_metric(path: Path, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """(steps, values, wall seconds, columns) of ``metric`` in ``metrics.csv`` (last value per step)."""
+def _by_step(rows: list[dict], column: str) -> dict[float, float]:
+    """The column's last finite value at each step."""
+    by_step: dict[float, float] = {}
+    for r in rows:
+        s, v = _float(r.get("timesteps")), _float(r.get(column))
+        if np.isfinite(s) and np.isfinite(v):
+            by_step[s] = v
+    return by_step
+
+
+def read_metric(path: Path, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
+    """(steps, values, wall seconds) of ``metric`` in ``metrics.csv`` (last value per step), and
+    the number of points (steps with a value) of every column."""
     csv_path = path / "metrics.csv"
     try:
         with open(csv_path, newline="") as fh:
@@ -189,11 +209,8 @@ def read_metric(path: Path, metric: str) -> tuple[np.ndarray, np.ndarray, np.nda
         raise UserError(f"{csv_path}: missing; {path} has no training metrics (did training start?)") from None
     step_wall = [(_float(r.get("timesteps")), _float(r.get("wall_s"))) for r in rows]
     known = np.array([(s, w) for s, w in step_wall if np.isfinite(s) and np.isfinite(w)]).reshape(-1, 2)
-    by_step: dict[float, float] = {}
-    for r in rows:
-        s, v = _float(r.get("timesteps")), _float(r.get(metric))
-        if np.isfinite(s) and np.isfinite(v):
-            by_step[s] = v
+    by_step = _by_step(rows, metric)
+    points = {c: len(_by_step(rows, c)) for c in columns if c not in ("timesteps", "wall_s")}
     steps = np.array(sorted(by_step), dtype=float)
     values = np.array([by_step[s] for s in steps], dtype=float)
     if known.size:
@@ -201,19 +218,21 @@ def read_metric(path: Path, metric: str) -> tuple[np.ndarray, np.ndarray, np.nda
         walls = np.interp(steps, known[order, 0], known[order, 1])
     else:
         walls = np.full_like(steps, np.nan)
-    return steps, values, walls, columns
+    return steps, values, walls, points
 
 
-def load_run(path: Path, metric: str) -> Run:
+def read_compare_run(path: Path, metric: str) -> Run:
+    """A run folder's config, ``metric`` curve and evaluation reports (for evaluation or notebooks
+    use :func:`agents.runs.load_run`)."""
     try:
         config = yaml.safe_load((path / "config.yaml").read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise UserError(f"{path / 'config.yaml'}: unreadable ({str(exc).splitlines()[0]})") from None
     if not isinstance(config, dict):
         raise UserError(f"{path / 'config.yaml'}: not a laneforge config")
-    steps, values, walls, columns = read_metric(path, metric)
+    steps, values, walls, points = read_metric(path, metric)
     if steps.size == 0:
-        usable = [c for c in columns if c not in ("timesteps", "wall_s")]
+        usable = list(points)
         hint = "; its columns: " + ", ".join(usable[:12]) + (" ..." if len(usable) > 12 else "") if usable else ""
         raise UserError(f"{path}: no values of '{metric}' in metrics.csv; runs with incompatible metrics cannot be "
                         f"compared (choose --metric from the columns every run has{hint})")
@@ -224,7 +243,8 @@ def load_run(path: Path, metric: str) -> Run:
         except (OSError, ValueError):
             raise UserError(f"{report}: unreadable evaluation report; rerun evaluate.py on {path}") from None
     seed = int(flatten_config(config).get("train.seed", 0) or 0)
-    return Run(path=path, config=config, seed=seed, steps=steps, values=values, walls=walls, reports=reports)
+    return Run(path=path, config=config, seed=seed, steps=steps, values=values, walls=walls, reports=reports,
+               points=points)
 
 
 def group_runs(runs: list[Run]) -> list[Group]:
@@ -261,6 +281,58 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+# ------------------------------------------------------------------ what the numbers cannot carry
+
+MIN_POINTS = 10
+DENSE_METRIC = "rollout/ep_rew_mean"
+
+
+def duplicate_seed_warnings(groups: list[Group]) -> list[str]:
+    """One line per seed that occurs in more than one run of a group (same config, same seed)."""
+    lines = []
+    for g in groups:
+        for seed in sorted({s for s in g.seeds if g.seeds.count(s) > 1}):
+            paths = ", ".join(str(r.path) for r in g.runs if r.seed == seed)
+            lines.append(f"group '{g.label}': seed {seed} in {g.seeds.count(seed)} runs ({paths}); runs with the same "
+                         "config and seed are not independent samples: remove the repeats or give each run its own "
+                         "train.seed")
+    return lines
+
+
+def sparse_metric_warning(runs: list[Run], metric: str) -> str | None:
+    """A line when some run has fewer than ``MIN_POINTS`` values of ``metric``, with a denser column."""
+    counts = sorted(r.steps.size for r in runs)
+    if counts[0] >= MIN_POINTS:
+        return None
+    text = f"{metric} has {_span(counts)} points per run"
+    freqs = sorted({str(flatten_config(r.config).get("train.eval_freq")) for r in runs} - {"None"})
+    if metric.startswith("eval/") and freqs:
+        text += f" (train.eval_freq={'/'.join(freqs)})"
+    dense = denser_metric(runs, metric)
+    if dense is None:
+        return text + "; its curves and final values rest on few points"
+    return text + f"; for a denser curve use --metric {dense[0]} ({dense[1]} points)"
+
+
+def denser_metric(runs: list[Run], metric: str) -> tuple[str, int] | None:
+    """The ``rollout/`` or ``eval/`` column every run has with the most points (fewest over runs)
+    and more than ``metric``; ``rollout/ep_rew_mean`` when it qualifies."""
+    fewest = min(r.steps.size for r in runs)
+    common = set.intersection(*(set(r.points) for r in runs))
+    points = {c: min(r.points[c] for r in runs) for c in common
+              if c != metric and c.startswith(("rollout/", "eval/"))}
+    better = {c: n for c, n in points.items() if n > fewest}
+    if not better:
+        return None
+    best = DENSE_METRIC if DENSE_METRIC in better else max(sorted(better), key=better.__getitem__)
+    return best, better[best]
+
+
+def _span(counts: list[int]) -> str:
+    """``"5"``, or ``"3-5"`` for sorted counts that differ."""
+    return str(counts[0]) if counts[0] == counts[-1] else f"{counts[0]}-{counts[-1]}"
+
+
 # ------------------------------------------------------------------ curves and tables
 
 
@@ -276,7 +348,8 @@ def common_grid(xs: list[np.ndarray], union: bool) -> np.ndarray:
 
 
 def curve(group: Group, axis: str) -> dict[str, list[float]]:
-    """Mean and 95% Student-t CI over seeds of the metric on a common grid (``steps`` or ``wall``)."""
+    """Mean and 95% Student-t CI over seeds of the metric on a common grid (``steps`` or ``wall``);
+    ``lo``/``hi`` are ``None`` for one run."""
     runs = [r for r in group.runs if axis == "steps" or np.all(np.isfinite(r.walls))]
     if not runs:
         return {"x": [], "mean": [], "lo": [], "hi": [], "n": 0}
@@ -284,7 +357,9 @@ def curve(group: Group, axis: str) -> dict[str, list[float]]:
     grid = common_grid(xs, union=axis == "steps")
     ys = np.stack([np.interp(grid, x, r.values) for x, r in zip(xs, runs)])
     mean, lo, hi = mean_t_ci(ys, axis=0)
-    return {"x": grid.tolist(), "mean": mean.tolist(), "lo": lo.tolist(), "hi": hi.tolist(), "n": len(runs)}
+    band = len(runs) > 1  # one run: no CI (null in groups.json, no band in the plot)
+    return {"x": grid.tolist(), "mean": mean.tolist(), "lo": lo.tolist() if band else None,
+            "hi": hi.tolist() if band else None, "n": len(runs)}
 
 
 def final_row(group: Group, metric: str, seed: int = 0) -> dict[str, Any]:
@@ -294,10 +369,10 @@ def final_row(group: Group, metric: str, seed: int = 0) -> dict[str, Any]:
     m = interval([finals], mean_stat, seed=seed)
     q = interval([finals], iqm_stat, seed=seed)
     steps = [int(r.steps[-1]) for r in group.runs]
+    (m_lo, m_hi), (q_lo, q_hi) = m["ci95"] or (None, None), q["ci95"] or (None, None)
     return {"group": group.label, "metric": metric, "runs": len(finals), "seeds": " ".join(map(str, group.seeds)),
-            "final_steps": f"{min(steps)}" if min(steps) == max(steps) else f"{min(steps)}-{max(steps)}",
-            "mean": m["value"], "mean_lo": m["ci95"][0], "mean_hi": m["ci95"][1],
-            "iqm": q["value"], "iqm_lo": q["ci95"][0], "iqm_hi": q["ci95"][1]}
+            "final_steps": _span(sorted(steps)),
+            "mean": m["value"], "mean_lo": m_lo, "mean_hi": m_hi, "iqm": q["value"], "iqm_lo": q_lo, "iqm_hi": q_hi}
 
 
 GEN_METRICS = ("return_per_step", "crash_rate", "success_rate")
@@ -361,8 +436,9 @@ def _gap_row(group: Group, suite: str, m: str, seen: list[np.ndarray], unseen: l
     b = _scenario_mean(stratified_bootstrap(unseen, lambda x: x, seed=seed + 1), u_sizes)
     value = float(np.mean([s.mean() for s in seen]) - np.mean([u.mean() for u in unseen]))
     lo, hi = np.quantile(a - b, [0.025, 0.975])
+    one_run = max(s.size for s in seen + unseen) < 2
     return {"group": group.label, "suite": suite, "scenario": "gap (seen - unseen)", "split": "gap", "metric": m,
-            "mean": value, "mean_ci95": [float(lo), float(hi)]}
+            "mean": value, "mean_ci95": None if one_run else [float(lo), float(hi)]}
 
 
 # ------------------------------------------------------------------ outputs
@@ -374,14 +450,21 @@ def _fmt(v: Any, digits: int = 3) -> str:
     return f"{v:.{digits}g}" if isinstance(v, float) else str(v)
 
 
-def _ci(lo: Any, hi: Any) -> str:
-    return f"[{_fmt(lo)}, {_fmt(hi)}]"
+def _ci(ci: list | None) -> str:
+    """``[lo, hi]``, or ``n=1`` where one run carries no interval."""
+    if ci is None or ci[0] is None:
+        return "n=1"
+    return f"[{_fmt(ci[0])}, {_fmt(ci[1])}]"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def final_table_rows(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
-    head = ["group", "runs", "seeds", "final steps", "mean", "95% CI", "IQM", "95% CI (IQM)"]
-    body = [[r["group"], str(r["runs"]), r["seeds"], r["final_steps"], _fmt(r["mean"]), _ci(r["mean_lo"], r["mean_hi"]),
-             _fmt(r["iqm"]), _ci(r["iqm_lo"], r["iqm_hi"])] for r in rows]
+    head = ["group", "runs", "seeds", "final steps", "mean", "95% CI", "IQM", "IQM 95% CI"]
+    body = [[r["group"], str(r["runs"]), r["seeds"], r["final_steps"], _fmt(r["mean"]),
+             _ci([r["mean_lo"], r["mean_hi"]]), _fmt(r["iqm"]), _ci([r["iqm_lo"], r["iqm_hi"]])] for r in rows]
     return head, body
 
 
@@ -391,16 +474,85 @@ def gen_table_rows(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     for r in rows:
         if "metric" in r:  # split and gap rows: one metric each
             cells = ["-"] * len(GEN_METRICS)
-            text = f"{_fmt(r['mean'])} {_ci(*r['mean_ci95'])}"
+            text = f"{_fmt(r['mean'])} {_ci(r['mean_ci95'])}"
             if "iqm" in r:
-                text += f"; IQM {_fmt(r['iqm'])} {_ci(*r['iqm_ci95'])}"
+                text += f"; IQM {_fmt(r['iqm'])} {_ci(r['iqm_ci95'])}"
             cells[GEN_METRICS.index(r["metric"])] = text
-            n = f"{r['scenarios']} scenarios" if "scenarios" in r else ""
+            n = _count(r["scenarios"], "scenario") if "scenarios" in r else ""
             body.append([r["group"], r["suite"], r["scenario"], r["split"], n, *cells])
         else:
-            cells = [f"{_fmt(r[m])} {_ci(*r[f'{m}_ci95'])}" if m in r else "-" for m in GEN_METRICS]
-            body.append([r["group"], r["suite"], r["scenario"], r["split"], f"{r.get('runs', 0)} runs", *cells])
+            cells = [f"{_fmt(r[m])} {_ci(r[f'{m}_ci95'])}" if m in r else "-" for m in GEN_METRICS]
+            body.append([r["group"], r["suite"], r["scenario"], r["split"], _count(r.get("runs", 0), "run"), *cells])
     return head, body
+
+
+# Terminal tables: columns left out first when the terminal is narrow, and short headers.
+FINAL_DROP = ("seeds", "final steps", "IQM 95% CI", "IQM", "runs")
+GEN_HEAD = ["scenario", "split", "n", "return/step", "crash", "success"]
+GEN_DROP = ("success", "crash", "n", "split")
+
+
+def fit_widths(head: list[str], body: list[list[str]], width: int, whole: frozenset[str],
+               drop: tuple[str, ...]) -> dict[str, int]:
+    """Column -> text width so the table fits ``width`` without breaking a word: columns in
+    ``whole`` keep their longest cell on one line, the others may wrap between words; columns
+    in ``drop`` are left out, in that order, while even the narrowest layout is too wide."""
+    rows = [head, *body]
+    low = {h: max(_widest(row[i], h in whole) for row in rows) for i, h in enumerate(head)}
+    high = {h: max(len(row[i]) for row in rows) for i, h in enumerate(head)}
+    shown = list(head)
+    for name in [None, *drop]:
+        if name in shown:
+            shown.remove(name)
+        if sum(low[h] for h in shown) + 3 * len(shown) + 1 <= width:  # padding 2 and a border per column
+            break
+    widths = {h: low[h] for h in shown}
+    spare = width - sum(widths.values()) - 3 * len(shown) - 1
+    for h in sorted(shown, key=lambda h: high[h] - low[h]):  # unwrap the columns that need least room first
+        grow = max(0, min(spare, high[h] - low[h]))
+        widths[h] += grow
+        spare -= grow
+    return widths
+
+
+def _widest(text: str, whole: bool) -> int:
+    return len(text) if whole else max((len(w) for w in text.split()), default=0)
+
+
+def terminal_table(title: str, head: list[str], body: list[list[str]], width: int,
+                   whole: frozenset[str] = frozenset(), drop: tuple[str, ...] = ()) -> tuple[Any, list[str]]:
+    """A rich Table that fits ``width`` (see :func:`fit_widths`) and the headers left out."""
+    from rich.table import Table
+    from rich.text import Text
+
+    widths = fit_widths(head, body, width, whole, drop)
+    table = Table(title=title)
+    for h, w in widths.items():
+        table.add_column(h, width=w, no_wrap=h in whole, overflow="fold")
+    for row in body:
+        table.add_row(*(Text(c) for h, c in zip(head, row) if h in widths))
+    return table, [h for h in head if h not in widths]
+
+
+def print_tables(summary: dict[str, Any], console: Any, out: Path) -> None:
+    """The final-performance table and one generalization table per group and suite, fitted to
+    the console's width (narrow terminals lose low-priority columns, never a word)."""
+    left_out: set[str] = set()
+    final = final_table_rows([g["final"] for g in summary["groups"]])
+    table, dropped = terminal_table(f"final {summary['metric']} (mean, IQM, 95% CI)", *final, console.width,
+                                    drop=FINAL_DROP)
+    console.print(table)
+    left_out.update(dropped)
+    gen = gen_table_rows(summary["generalization"])[1]
+    for key in dict.fromkeys((row[0], row[1]) for row in gen):
+        body = [row[2:] for row in gen if (row[0], row[1]) == key]
+        table, dropped = terminal_table(f"{key[0]}: suite {key[1]} (mean [95% CI])", GEN_HEAD, body, console.width,
+                                        whole=frozenset({"scenario"}), drop=GEN_DROP)
+        console.print(table)
+        left_out.update(dropped)
+    if left_out:
+        console.print(f"left out at this width: {', '.join(sorted(left_out))} (see {out}/*.md)", markup=False,
+                      highlight=False)
 
 
 def markdown(head: list[str], body: list[list[str]]) -> str:
@@ -442,9 +594,8 @@ def plot_curves(groups: list[Group], curves: dict[str, list[dict]], axis: str, m
             continue
         x = np.array(c["x"]) / (1.0 if axis == "steps" else scale)
         line, = ax.plot(x, c["mean"], label=f"{g.label[:60]} (n={c['n']})", marker="." if len(x) < 30 else None)
-        lo, hi = np.array(c["lo"], dtype=float), np.array(c["hi"], dtype=float)
-        if np.isfinite(lo).any():
-            ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+        if c["lo"] is not None:  # one run: no band
+            ax.fill_between(x, c["lo"], c["hi"], color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set_xlabel("env steps" if axis == "steps" else f"wall time of training [{unit}]")
     ax.set_ylabel(metric)
     ax.set_title(f"{metric}: mean and 95% CI over seeds")
@@ -459,10 +610,13 @@ def plot_curves(groups: list[Group], curves: dict[str, list[dict]], axis: str, m
     return data
 
 
-def write_html(path: Path, metric: str, groups: list[Group], pngs: dict[str, bytes], final: tuple, gen: tuple | None) -> None:
+def write_html(path: Path, metric: str, groups: list[Group], pngs: dict[str, bytes], final: tuple, gen: tuple | None,
+               warnings: list[str]) -> None:
     imgs = "".join(f'<figure><img alt="{html.escape(metric)} vs {k}" src="data:image/png;base64,'
                    f'{base64.b64encode(v).decode()}"></figure>' for k, v in pngs.items())
     runs = html_table(["group", "runs"], [[g.label, " ".join(str(r.path) for r in g.runs)] for g in groups])
+    notes = "".join(f"<li>{html.escape(w)}</li>" for w in warnings)
+    notes = f"<h2>Warnings</h2><ul>{notes}</ul>" if notes else ""
     gen_html = (f"<h2>Generalization (seen / unseen)</h2>{html_table(*gen)}<p>Per scenario: mean over runs of "
                 "each run's scenario mean, 95% bootstrap CI over runs. Split rows: mean (and IQM) over the split's "
                 "scenarios x runs, CI from a bootstrap resampling runs within each scenario.</p>") if gen else ""
@@ -472,25 +626,30 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;font-size:90%}}th{{
 img{{max-width:100%}}figure{{margin:1em 0}}</style></head><body>
 <h1>Comparison: {html.escape(metric)}</h1>
 <p>{len(groups)} groups, {sum(len(g.runs) for g in groups)} runs; generated {datetime.now(timezone.utc).isoformat(timespec='seconds')}.</p>
-<h2>Learning curves</h2>{imgs}
+{notes}<h2>Learning curves</h2>{imgs}
 <p>Each run's curve is interpolated linearly onto a common grid inside the range all runs of its group reached;
-shaded: 95% Student-t CI of the mean over seeds.</p>
+shaded: 95% Student-t CI of the mean over seeds (none for a group of one run).</p>
 <h2>Final performance</h2>{html_table(*final)}
 <p>Final = each run's last logged value. Mean and IQM (interquartile mean) with 95% percentile CIs from a
-stratified bootstrap ({N_BOOT} resamples; Agarwal et al. 2021).</p>
+stratified bootstrap ({N_BOOT} resamples; Agarwal et al. 2021); "n=1": one run, no interval.</p>
 {gen_html}<h2>Runs</h2>{runs}</body></html>"""
     atomic_write_text(path, page)
 
 
 def compare(paths: list[Path], metric: str, out: Path, stderr=None) -> dict[str, Any]:
-    """Read the runs, group them, write PNGs, HTML, markdown/CSV tables and ``groups.json``."""
+    """Read the runs, group them, write PNGs, HTML, markdown/CSV tables and ``groups.json``; warn
+    on ``stderr`` about repeated seeds and sparse metrics (also in ``summary["warnings"]``)."""
     from rich.console import Console
     from rich.progress import track
 
     console = Console(stderr=True, file=stderr)
     run_paths = find_runs(paths)
-    runs = [load_run(p, metric) for p in track(run_paths, description="reading runs", console=console, transient=True)]
+    runs = [read_compare_run(p, metric) for p in track(run_paths, description="reading runs", console=console,
+                                                       transient=True)]
     groups = group_runs(runs)
+    warnings = [*duplicate_seed_warnings(groups), *filter(None, [sparse_metric_warning(runs, metric)])]
+    for line in warnings:
+        console.print(f"warning: {line}", soft_wrap=True, markup=False, highlight=False)
     out.mkdir(parents=True, exist_ok=True)
     curves: dict[str, list[dict]] = {"steps": [], "wall": []}
     finals, gen_rows = [], []
@@ -507,10 +666,10 @@ def compare(paths: list[Path], metric: str, out: Path, stderr=None) -> dict[str,
     if gen:
         atomic_write_text(out / "generalization.md", markdown(*gen))
         write_csv(out / "generalization.csv", gen_rows)
-    write_html(out / "report.html", metric, groups, pngs, final, gen)
-    summary = {"metric": metric, "groups": [
-        {"label": g.label, "varying": g.varying, "seeds": g.seeds, "runs": [str(r.path) for r in g.runs],
-         "final": f, "curve_steps": cs, "curve_wall": cw}
+    write_html(out / "report.html", metric, groups, pngs, final, gen, warnings)
+    summary = {"metric": metric, "warnings": warnings, "groups": [
+        {"label": g.label, "varying": g.varying, "n": len(g.runs), "seeds": g.seeds,
+         "runs": [str(r.path) for r in g.runs], "final": f, "curve_steps": cs, "curve_wall": cw}
         for g, f, cs, cw in zip(groups, finals, curves["steps"], curves["wall"])], "generalization": gen_rows}
     atomic_write_text(out / "groups.json", json.dumps(summary, indent=2, default=_json_default))
     return summary
@@ -523,6 +682,8 @@ def _json_default(o: Any) -> Any:
 
 
 def main(argv: list[str]) -> int:
+    from rich.console import Console
+
     from agents.cli import Parser
 
     p = Parser(prog="compare.py", description="Compare runs: learning curves, final IQM with CIs, generalization.")
@@ -539,7 +700,11 @@ def main(argv: list[str]) -> int:
         out = single / "compare" if len(args.paths) == 1 and single.is_dir() and not (single / "config.yaml").exists() \
             else Path("compare")
     summary = compare(args.paths, args.metric, out)
-    print(Path(out / "final.md").read_text())
+    console = Console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:  # a log file or pipe: one line per row
+        console = Console(width=200)
+    print_tables(summary, console, out)
     n = sum(len(g["runs"]) for g in summary["groups"])
-    print(f"{len(summary['groups'])} groups of {n} runs; report: {out / 'report.html'}")
+    console.print(f"{_count(len(summary['groups']), 'group')} of {_count(n, 'run')}; report: {out / 'report.html'}",
+                  soft_wrap=True, markup=False, highlight=False)
     return 0

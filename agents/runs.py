@@ -28,7 +28,7 @@ import yaml
 
 from agents.checkpoints import check_model_zip, load_parameters
 from agents.config import ExperimentConfig, parse_config
-from agents.errors import UserError
+from agents.errors import UserError, did_you_mean
 from agents.fileio import atomic_write_text
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -146,11 +146,26 @@ def _saved_timesteps(model_path: Path) -> int:
         return 0
 
 
+MODEL_FILES = ("model", "best", "checkpoint")
+
+
 def load_run(run_dir: str | Path, model: str = "model", device: str = "cpu") -> LoadedRun:
-    """Load a run folder: ``model`` is 'model', 'best' or 'checkpoint' (the newest valid one)."""
+    """Load a run folder back (public API, for notebooks and scripts).
+
+    ``model`` picks the parameters: 'model' (``model.zip``, the end of training), 'best'
+    (``best_model.zip``) or 'checkpoint' (the newest valid one in ``checkpoints/``). Returns a
+    :class:`LoadedRun`: ``config`` (the typed :class:`ExperimentConfig` from ``config.yaml``),
+    ``model`` (the SB3 model rebuilt from the config, parameters only loaded) and ``make_env``
+    (``make_env(**kwargs)`` builds the run's env, e.g. ``render_mode="rgb_array"``). A folder
+    that is not a run, or a missing or corrupt model file, raises :class:`UserError` (one line).
+    What the run logged to W&B: :func:`agents.wandb_offline.read_run`.
+    """
     from agents.checkpoints import latest_valid
     from envs.factory import make_env
 
+    if model not in MODEL_FILES:
+        raise UserError(f"model={model!r}: unknown; choose one of {', '.join(MODEL_FILES)}"
+                        f"{did_you_mean(model, MODEL_FILES)}")
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
     if model == "best":
