@@ -18,7 +18,11 @@ def assert_clean_failure(proc, expected: str) -> None:
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["--config", "configs/highway_dqn.yaml", "algo.learning_rat=1"], "did you mean 'learning_rate'"),
+    (["--config", "configs/highway_dqn.yaml", "algo.learning_rat=1"],
+     "command-line override 'algo.learning_rat=1': unknown key 'algo.learning_rat' (did you mean 'algo.learning_rate'?)"),
+    (["--config", "configs/highway_dqn.yaml", "learning_rate=1"], "(did you mean 'algo.learning_rate'?)"),
+    (["--config", "configs/fast_highway_ppo.yml"], "(did you mean 'configs/fast_highway_ppo.yaml'?)"),
+    (["--config", "configs/highway_dqn.yaml", "--max-wall-time", "0"], "must be positive"),
     (["--config", "configs/highway_dqn.yaml", "algo.gamma=high"], "algo.gamma"),
     (["--config", "configs/highway_dqn.yaml", "env.id=highway-fst-v0"], "did you mean 'highway-fast-v0'"),
     (["--config", "configs/highway_dqn.yaml", "network.type=transformer"], "unknown network type"),
