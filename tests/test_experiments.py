@@ -147,6 +147,9 @@ def test_process_backend_grid_rerun_skips_and_resumes(tmp_path):
     run = read_run(find_run_logs(folder / "highway-fast-v0__ppo__attention__s1")[0])["run"]
     assert run["group"] == "exp"
     assert {"ppo", "attention", "seed1", "network.type=attention"} <= set(run["tags"])
+    # Each run's log holds plain progress lines (no terminal there), ending at its budget.
+    log = (folder / "logs" / "highway-fast-v0__ppo__attention__s1.log").read_text()
+    assert "train  128/128 steps (100%)" in log and "\x1b[" not in log
 
     # Running the same experiment again finds every run finished: nothing is retrained.
     mtimes = {n: (folder / n / "model.zip").stat().st_mtime_ns for n in NAMES}
