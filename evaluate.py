@@ -1,16 +1,23 @@
-"""Evaluate a trained run: python evaluate.py RUN_DIR [--suite FILE] [--episodes N] [--video-episodes K]"""
+"""Evaluate a trained run: python evaluate.py RUN_DIR [--suite FILE] [--episodes N] [--video-episodes K]
+
+Rerunning an interrupted evaluation with the same arguments continues it."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from agents.cli import Parser, run_cli
+from agents.runtime import prepare_process
+
+prepare_process()  # before anything imports torch (OMP_WAIT_POLICY; see agents/runtime.py)
+
+from agents.cli import Parser, run_cli  # noqa: E402
 
 
 def parse_args(argv: list[str]):
     p = Parser(prog="evaluate.py", description="Evaluate a run folder: deterministic episodes per scenario, "
-                                               "videos, metrics with 95%% CIs, and a report.")
+                                               "videos, metrics with 95% CIs, and a report. An interrupted "
+                                               "evaluation resumes when the same command is run again.")
     p.add_argument("run_dir", type=Path, help="a run folder made by train.py")
     p.add_argument("--suite", type=Path, help="scenario suite YAML, e.g. configs/suites/highway_generalization.yaml "
                                               "(default: the training env as one seen scenario)")
@@ -19,6 +26,8 @@ def parse_args(argv: list[str]):
     p.add_argument("--video", action=argparse.BooleanOptionalAction, default=True,
                    help="record mp4 rollout videos (default on)")
     p.add_argument("--video-episodes", type=int, default=2, help="episodes recorded per scenario (default 2)")
+    p.add_argument("--video-speed", type=float, default=1.0,
+                   help="video playback speed: 1 = real time (default), 2 = highway-env's own videos")
     p.add_argument("--workers", type=int, default=1, help="parallel worker processes (same results as 1)")
     p.add_argument("--save-rollouts", action="store_true",
                    help="write each scenario's trajectories to eval/<suite>/rollouts/<scenario>.npz")
@@ -29,7 +38,10 @@ def parse_args(argv: list[str]):
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
     p.add_argument("--wandb", choices=["offline", "online", "disabled"], default=None,
                    help="log an eval run to W&B (default: the run's logging.wandb)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar and no progress lines")
+    p.add_argument("--log-every", type=float, default=30.0, metavar="SECONDS",
+                   help="when stderr is not a terminal (a log file, a pipe): a progress line every SECONDS "
+                        "(default 30)")
     return p.parse_args(argv)
 
 
@@ -62,7 +74,8 @@ def main(argv: list[str]) -> int:
     report = evaluate_run(args.run_dir, name, scenarios, args.episodes, args.seed,
                           args.video_episodes if args.video else 0, device=device, model=args.model,
                           wandb_mode=wandb_mode, progress=not args.no_progress, workers=args.workers,
-                          save_rollouts=args.save_rollouts)
+                          save_rollouts=args.save_rollouts, video_speed=args.video_speed,
+                          log_every=args.log_every)
     from agents.evaluation import read_report
     from agents.report import print_summary
 

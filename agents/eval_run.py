@@ -4,23 +4,29 @@ For each scenario the run's observation and action config is forced on the scena
 (so the trained network fits; an attention network may see more vehicle rows), episodes run
 with seeds reserved for evaluation, the first K are recorded as videos, and metrics get 95%
 bootstrap CIs. Episodes can run in worker processes (``workers``): every episode is seeded
-and the policy deterministic, so the results are the same as with one worker.
+and the policy deterministic, so the results are the same as with one worker. Finished
+tasks are saved as they come, so an interrupted evaluation resumes (:mod:`agents.eval_progress`).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from agents.errors import UserError
+from agents import eval_progress
+from agents.errors import Interrupted, UserError
+from agents.eval_progress import as_json, parameters_sha256
 from agents.evaluation import (
     FINAL_EVAL_SEED_BASE,
     model_policy,
@@ -29,6 +35,8 @@ from agents.evaluation import (
     scenario_entry,
     write_report,
 )
+from agents.plainlog import PlainProgress, is_terminal
+from agents.report import write_html, write_markdown
 from agents.runs import LoadedRun, load_run
 from agents.tracking import finish_wandb, init_wandb
 from envs.factory import EnvConfigError, default_env_config, make_env
@@ -123,6 +131,8 @@ class Task:
     seeds: list[int]
     video_dir: str | None = None
     record: bool = False  # keep trajectories for --save-rollouts
+    first_video: int = 0  # index of the first recorded episode (names the video files)
+    video_speed: float = 1.0
 
 
 _RUN: LoadedRun | None = None
@@ -146,7 +156,8 @@ def _run_task(run: LoadedRun, scenario: Scenario, task: Task) -> dict[str, Any]:
             from agents.overlay import AttentionOverlay
 
             env = AttentionOverlay(env, run.model)  # draws the ego's attention on the frames
-        env = record_videos(env, Path(task.video_dir), scenario.name, len(task.seeds))
+        env = record_videos(env, Path(task.video_dir), scenario.name, len(task.seeds), first=task.first_video,
+                            speed=task.video_speed)
     policy = model_policy(run.model)
     results = []
     try:
@@ -162,35 +173,89 @@ def _run_task_in_worker(scenario: Scenario, task: Task) -> dict[str, Any]:
     return _run_task(_RUN, scenario, task)
 
 
-def _tasks(scenario_index: int, seed_base: int, episodes: int, videos: int, video_dir: Path | None,
-           chunk: int, record: bool) -> list[Task]:
-    seeds = list(range(seed_base, seed_base + episodes))
-    n_video = min(videos, episodes) if video_dir is not None else 0
-    tasks = [Task(scenario_index, seeds[:n_video], str(video_dir), record)] if n_video else []
-    rest = seeds[n_video:]
-    tasks += [Task(scenario_index, rest[i:i + chunk], None, record) for i in range(0, len(rest), chunk)]
-    return tasks
+@dataclass
+class Plan:
+    """What an evaluation runs: ``episodes`` seeds per scenario from ``seed_base``, the first
+    ``videos`` of them recorded into ``video_dir``."""
+
+    episodes: int
+    seed_base: int
+    videos: int
+    video_dir: Path
+    video_speed: float = 1.0
+    record: bool = False
+
+    def video_name(self, scenario: str, index: int) -> str:
+        return f"{scenario}-episode-{index}.mp4"
+
+    def tasks(self, scenario: int, done: set[int], chunk: int) -> list[Task]:
+        """The tasks left for ``scenario``: one per recorded episode (its video is named by its
+        index), then the other episodes in chunks; ``done`` seeds are skipped."""
+        todo = [s for s in range(self.seed_base, self.seed_base + self.episodes) if s not in done]
+        tasks = [Task(scenario, [s], str(self.video_dir), record=self.record, first_video=s - self.seed_base,
+                      video_speed=self.video_speed) for s in todo if s - self.seed_base < self.videos]
+        rest = [s for s in todo if s - self.seed_base >= self.videos]
+        return tasks + [Task(scenario, rest[i:i + chunk], record=self.record) for i in range(0, len(rest), chunk)]
+
+    def remaining(self, scenarios: list[Scenario], results: dict[int, list], skip: set[int],
+                  chunk: int) -> list[Task]:
+        """The tasks left for every scenario but those in ``skip`` (after dropping stale videos)."""
+        tasks = []
+        for i, sc in enumerate(scenarios):
+            done = {r.seed for r in results[i]}
+            self.drop_stale_videos(sc.name, done)
+            if i not in skip:
+                tasks += self.tasks(i, done, chunk)
+        return tasks
+
+    def drop_stale_videos(self, scenario: str, done: set[int]) -> None:
+        """Delete this scenario's videos except those of finished recorded episodes (an earlier
+        evaluation's, or one cut off while it was being written)."""
+        keep = {self.video_name(scenario, s - self.seed_base) for s in done if s - self.seed_base < self.videos}
+        for old in self.video_dir.glob(f"{scenario}-episode-*.mp4"):
+            if old.name not in keep:
+                old.unlink()
+
+    def videos_of(self, scenario: str) -> list[Path]:
+        paths = [self.video_dir / self.video_name(scenario, i) for i in range(self.videos)]
+        return [p for p in paths if p.is_file()]
+
+
+# ---------------------------------------------------------------- progress
+
+
+@contextmanager
+def episode_progress(label: str, total: int, done: int, enabled: bool,
+                     log_every: float) -> Iterator[Callable[[int], None]]:
+    """``advance(n)`` for n more finished episodes: rich's bar on a terminal, a plain line every
+    ``log_every`` seconds otherwise (a log file or pipe), nothing when not ``enabled``."""
+    if not enabled:
+        yield lambda n: None
+    elif is_terminal():
+        columns = (TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), TextColumn("episodes"),
+                   TimeRemainingColumn())
+        with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+            task_id = bar.add_task("eval", total=total, completed=done)
+            yield lambda n: bar.advance(task_id, n)
+    else:
+        plain = PlainProgress(label, total, every_s=log_every, unit="episodes", start=done)
+        count = [done]
+
+        def advance(n: int) -> None:
+            count[0] += n
+            plain.update(count[0])
+
+        try:
+            yield advance
+        finally:
+            plain.close()
 
 
 # ---------------------------------------------------------------- the suite
 
 
-def evaluate_run(run_dir: Path, suite_name: str, scenarios: list[Scenario] | None, episodes: int, seed: int,
-                 video_episodes: int, device: str = "cpu", model: str = "model", wandb_mode: str = "disabled",
-                 progress: bool = True, workers: int = 1, save_rollouts: bool = False) -> Path:
-    if episodes < 1:
-        raise UserError("--episodes must be at least 1")
-    if workers < 1:
-        raise UserError("--workers must be at least 1")
-    if not 0 <= seed < 10 or seed * SEED_STRIDE + episodes > 10 * SEED_STRIDE:
-        raise UserError(f"--seed must be in 0..9 and --episodes at most {SEED_STRIDE} (evaluation seeds are reserved)")
-    run = load_run(run_dir, model=model, device=device)
-    scenarios = scenarios or [train_scenario(run)]
-    out_dir = run.run_dir / "eval" / suite_name
-    video_dir = out_dir / "videos"
-    seed_base = FINAL_EVAL_SEED_BASE + seed * SEED_STRIDE
-
-    # Check every scenario first: one that cannot fit is reported, the rest go on.
+def check_scenarios(run: LoadedRun, scenarios: list[Scenario]) -> tuple[dict[int, str], dict[int, dict]]:
+    """Why each scenario the model cannot act in does not fit, and what was forced on each."""
     problems: dict[int, str] = {}
     forced: dict[int, dict] = {}
     for i, sc in enumerate(scenarios):
@@ -205,32 +270,104 @@ def evaluate_run(run_dir: Path, suite_name: str, scenarios: list[Scenario] | Non
             problem = str(exc)
         if problem:
             problems[i] = problem
+    return problems, forced
 
-    for sc in scenarios:  # videos of an earlier evaluation of this suite would be mixed in
-        for old in video_dir.glob(f"{sc.name}-episode-*.mp4"):
-            old.unlink()
-    chunk = max(1, min(10, episodes // max(workers, 1) or 1))
-    tasks = [t for i in range(len(scenarios)) if i not in problems
-             for t in _tasks(i, seed_base, episodes, video_episodes, video_dir, chunk, save_rollouts)]
-    results: dict[int, list] = {i: [] for i in range(len(scenarios))}
-    with Progress(TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), TextColumn("episodes"),
-                  TimeRemainingColumn(), disable=not progress, transient=False) as bar:
-        task_id = bar.add_task("eval", total=episodes * (len(scenarios) - len(problems)))
-        if workers == 1:
-            for t in tasks:
-                out = _run_task(run, scenarios[t.scenario], t)
-                results[t.scenario] += out["results"]
-                bar.advance(task_id, len(t.seeds))
-        else:
-            ctx = get_context("forkserver")
-            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                     initargs=(str(run.run_dir), model, device)) as pool:
-                futures = {pool.submit(_run_task_in_worker, scenarios[t.scenario], t): t for t in tasks}
-                for fut in as_completed(futures):
-                    out = fut.result()
-                    results[out["scenario"]] += out["results"]
-                    bar.advance(task_id, len(futures[fut].seeds))
 
+def eval_settings(run: LoadedRun, model: str, scenarios: list[Scenario], plan: Plan, seed: int) -> dict[str, Any]:
+    """What makes two evaluations the same: the model, the scenarios, episodes, seed and videos."""
+    return as_json({
+        "model": {"which": model, "timesteps": int(run.model.num_timesteps),
+                  "parameters_sha256": parameters_sha256(run.model)},
+        "scenarios": [{"name": s.name, "split": s.split, "env_id": s.env_id, "env_config": s.env_config}
+                      for s in scenarios],
+        "episodes": plan.episodes, "seed": seed, "video_episodes": plan.videos,
+        "video_speed": plan.video_speed if plan.videos else None, "save_rollouts": plan.record,
+    })
+
+
+def _validate(episodes: int, seed: int, workers: int, video_speed: float, log_every: float) -> None:
+    if episodes < 1:
+        raise UserError("--episodes must be at least 1")
+    if workers < 1:
+        raise UserError("--workers must be at least 1")
+    if not 0 <= seed < 10 or seed * SEED_STRIDE + episodes > 10 * SEED_STRIDE:
+        raise UserError(f"--seed must be in 0..9 and --episodes at most {SEED_STRIDE} (evaluation seeds are reserved)")
+    if not video_speed > 0:
+        raise UserError(f"--video-speed must be above 0 (1 = real time, 2 = highway-env's videos), got {video_speed}")
+    if not log_every >= 0:
+        raise UserError(f"--log-every must be 0 or more seconds, got {log_every}")
+
+
+def evaluate_run(run_dir: Path, suite_name: str, scenarios: list[Scenario] | None, episodes: int, seed: int,
+                 video_episodes: int, device: str = "cpu", model: str = "model", wandb_mode: str = "disabled",
+                 progress: bool = True, workers: int = 1, save_rollouts: bool = False, video_speed: float = 1.0,
+                 log_every: float = 30.0) -> Path:
+    """Evaluate ``run_dir`` on ``scenarios``; returns the report's path.
+
+    Finished tasks are saved as they come (:mod:`agents.eval_progress`): rerunning an
+    interrupted evaluation with the same settings runs only the episodes still missing, and
+    gives the same report as one uninterrupted run.
+    """
+    _validate(episodes, seed, workers, video_speed, log_every)
+    run = load_run(run_dir, model=model, device=device)
+    scenarios = scenarios or [train_scenario(run)]
+    out_dir = run.run_dir / "eval" / suite_name
+    plan = Plan(episodes, FINAL_EVAL_SEED_BASE + seed * SEED_STRIDE, min(video_episodes, episodes),
+                out_dir / "videos", video_speed, save_rollouts)
+    settings = eval_settings(run, model, scenarios, plan, seed)
+    state = eval_progress.check_previous(out_dir, settings)
+    if state == "complete":
+        print(f"{out_dir / 'report.json'}: already complete with these settings (delete {out_dir} to evaluate "
+              "again)", file=sys.stderr)
+        return out_dir / "report.json"
+    if state == "new":
+        eval_progress.start(out_dir, settings)
+    done = eval_progress.load_done(out_dir)
+    problems, forced = check_scenarios(run, scenarios)
+    results = {i: list(done.get(sc.name, [])) for i, sc in enumerate(scenarios)}
+    tasks = plan.remaining(scenarios, results, set(problems), chunk=max(1, min(10, episodes // workers or 1)))
+    total = episodes * (len(scenarios) - len(problems))
+    finished = sum(len(results[i]) for i in results if i not in problems)
+    with episode_progress(f"eval {suite_name}", total, finished, progress, log_every) as advance:
+        try:
+            for out in _execute(run, scenarios, tasks, workers, model, device):
+                results[out["scenario"]] += out["results"]
+                eval_progress.save_task(out_dir, scenarios[out["scenario"]].name, out["results"])
+                advance(len(out["results"]))
+        except KeyboardInterrupt:
+            print(f"interrupted: finished episodes are kept in {out_dir / eval_progress.PARTIAL}; rerun the same "
+                  "command to continue", file=sys.stderr)
+            raise Interrupted(130) from None
+    report, entries = _write_reports(run, out_dir, suite_name, scenarios, plan, results, problems, forced, settings)
+    _log_wandb(run, suite_name, entries, wandb_mode)
+    eval_progress.clear(out_dir)
+    return report
+
+
+def _execute(run: LoadedRun, scenarios: list[Scenario], tasks: list[Task], workers: int, model: str,
+             device: str) -> Iterator[dict[str, Any]]:
+    """Each task's results as it finishes: in this process, or in ``workers`` processes."""
+    if workers == 1:
+        for t in tasks:
+            yield _run_task(run, scenarios[t.scenario], t)
+        return
+    ctx = get_context("forkserver")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(str(run.run_dir), model, device)) as pool:
+        futures = [pool.submit(_run_task_in_worker, scenarios[t.scenario], t) for t in tasks]
+        try:
+            for fut in as_completed(futures):
+                yield fut.result()
+        finally:
+            for fut in futures:  # an interrupt or error: don't wait for tasks not started
+                fut.cancel()
+
+
+def _write_reports(run: LoadedRun, out_dir: Path, suite_name: str, scenarios: list[Scenario], plan: Plan,
+                   results: dict[int, list], problems: dict[int, str], forced: dict[int, dict],
+                   settings: dict[str, Any]) -> tuple[Path, list[dict]]:
+    """report.json (with the settings), report.md, report.html and the rollouts; the report's
+    path and its scenario entries."""
     entries = []
     for i, sc in enumerate(scenarios):
         if i in problems:
@@ -239,18 +376,14 @@ def evaluate_run(run_dir: Path, suite_name: str, scenarios: list[Scenario] | Non
             continue
         episodes_i = sorted(results[i], key=lambda r: r.seed)
         rows = [r.row() for r in episodes_i]
-        videos = sorted(video_dir.glob(f"{sc.name}-episode-*.mp4")) if video_episodes else []
-        rel = [str(v.relative_to(run.run_dir)) for v in videos]
+        rel = [str(v.relative_to(run.run_dir)) for v in plan.videos_of(sc.name)]
         entries.append(scenario_entry(sc.name, sc.split, sc.env_id, sc.env_config, rows, rel, forced=forced.get(i)))
-        if save_rollouts:
+        if plan.record:
             save_rollout_file(out_dir / "rollouts" / f"{sc.name}.npz", episodes_i)
-    report = write_report(out_dir, run.run_dir, suite_name, model_info(run), entries)
-    from agents.report import write_html, write_markdown
-
+    report = write_report(out_dir, run.run_dir, suite_name, model_info(run), entries, settings=settings)
     write_markdown(report)
     write_html(report)
-    _log_wandb(run, suite_name, entries, wandb_mode)
-    return report
+    return report, entries
 
 
 def save_rollout_file(path: Path, episodes: list) -> None:

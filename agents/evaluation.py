@@ -145,14 +145,31 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, dict]:
     return out
 
 
-def record_videos(env: gym.Env, folder: Path, prefix: str, n_videos: int) -> gym.Env:
-    """Wrap ``env`` to record the first ``n_videos`` episodes, all simulation frames included."""
+def video_fps(env: gym.Env, speed: float = 1.0) -> float:
+    """Frames per second that play ``env``'s recorded frames at ``speed`` x real time.
+
+    highway-env captures every simulation frame (:func:`record_videos`), so real time is its
+    ``simulation_frequency``; its own convention (``video_real_time_ratio``) is 2x. Other envs
+    render once a step at their ``render_fps``.
+    """
+    config = getattr(env.unwrapped, "config", None) or {}
+    if hasattr(env.unwrapped, "set_record_video_wrapper") and "simulation_frequency" in config:
+        return float(config["simulation_frequency"]) * speed
+    return float(env.metadata.get("render_fps") or 30) * speed
+
+
+def record_videos(env: gym.Env, folder: Path, prefix: str, n_videos: int, first: int = 0,
+                  speed: float = 1.0) -> gym.Env:
+    """Wrap ``env`` to record its next ``n_videos`` episodes as ``<prefix>-episode-<i>.mp4``,
+    ``i`` counting from ``first``, with all simulation frames, at ``speed`` x real time."""
     video_env = gym.wrappers.RecordVideo(
-        env, str(folder), episode_trigger=lambda i: i < n_videos, name_prefix=prefix,
+        env, str(folder), episode_trigger=lambda i: first <= i < first + n_videos, name_prefix=prefix,
         disable_logger=True,
     )
+    video_env.episode_id = first - 1  # the wrapper counts episodes from -1 and names videos by the count
     if hasattr(env.unwrapped, "set_record_video_wrapper"):
-        env.unwrapped.set_record_video_wrapper(video_env)  # capture intermediate frames
+        env.unwrapped.set_record_video_wrapper(video_env)  # capture intermediate frames (sets its own fps)
+    video_env.frames_per_sec = video_fps(env, speed)
     return video_env
 
 
@@ -234,7 +251,10 @@ def summary(scenarios: list[dict], n_resamples: int = 2000) -> dict[str, Any]:
     return out
 
 
-def write_report(out_dir: Path, run_dir: Path, suite: str, model_info: dict, scenarios: list[dict]) -> Path:
+def write_report(out_dir: Path, run_dir: Path, suite: str, model_info: dict, scenarios: list[dict],
+                 settings: dict | None = None) -> Path:
+    """``out_dir/report.json``; ``settings`` (what was evaluated, see agents.eval_progress)
+    lets a rerun tell whether the report is for the same evaluation."""
     report = {
         "run_dir": str(run_dir),
         "suite": suite,
@@ -243,6 +263,8 @@ def write_report(out_dir: Path, run_dir: Path, suite: str, model_info: dict, sce
         "scenarios": scenarios,
         "summary": summary(scenarios),
     }
+    if settings is not None:
+        report["settings"] = settings
     path = out_dir / "report.json"
     atomic_write_text(path, json.dumps(_finite(report), indent=2))
     return path

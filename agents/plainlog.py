@@ -16,6 +16,9 @@ from typing import IO, Any, Callable
 
 # Weight of the newest interval in the smoothed rate.
 SMOOTHING = 0.3
+# Intervals shorter than this [s] leave the rate as it was (a closing line right after a
+# periodic one would otherwise read as a stall).
+MIN_INTERVAL_S = 0.5
 
 
 def is_terminal(stream: IO[str] | None = None) -> bool:
@@ -47,7 +50,7 @@ class SmoothedRate:
     def update(self, done: float) -> float | None:
         now = self.clock()
         dt = now - self._t
-        if dt > 0 and done >= self._done:
+        if (dt >= MIN_INTERVAL_S or (self.rate is None and dt > 0)) and done >= self._done:
             current = (done - self._done) / dt
             self.rate = current if self.rate is None else SMOOTHING * current + (1 - SMOOTHING) * self.rate
             self._t, self._done = now, done
@@ -77,6 +80,7 @@ class PlainProgress:
         self._rate = SmoothedRate(start, clock)
         self._last = clock()
         self._done = start
+        self._printed: int | None = None
         self._fields: dict[str, Any] = {}
         self.lines = 0
 
@@ -90,8 +94,9 @@ class PlainProgress:
             self._print()
 
     def close(self, **fields: Any) -> None:
-        """A last line with the final counts."""
-        self.update(self._done, force=True, **fields)
+        """A last line with the final counts (unless the last line already showed them)."""
+        if self._printed != self._done:
+            self.update(self._done, force=True, **fields)
 
     def line(self) -> str:
         total = f"/{self.total:,}" if self.total else ""
@@ -108,4 +113,5 @@ class PlainProgress:
     def _print(self) -> None:
         stream = sys.stderr if self.stream is None else self.stream
         print(self.line(), file=stream, flush=True)
+        self._printed = self._done
         self.lines += 1

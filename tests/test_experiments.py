@@ -66,7 +66,7 @@ def test_parse_grid_splits_outside_brackets():
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["--grid", "network.typ=mlp,attention"], "unknown key 'network.typ' (did you mean 'type'?)"),
+    (["--grid", "network.typ=mlp,attention"], "unknown key 'network.typ' (did you mean 'network.type'?)"),
     (["--grid", "netwrk.type=mlp"], "did you mean 'network'?"),
     (["--grid", "env.config.lane_count=2,3"], "did you mean 'lanes_count'?"),
     (["--grid", "algo.learning_rate=1e-3,fast"], "algo.learning_rate"),
@@ -92,12 +92,12 @@ def test_bad_grid_key_through_the_cli(tmp_path):
     proc = experiment(tmp_path, "--grid", "network.typ=mlp,attention")
     assert proc.returncode == 2, (proc.returncode, proc.stderr)
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and "unknown key 'network.typ' (did you mean 'type'?)" in lines[0], proc.stderr
+    assert len(lines) == 1 and "unknown key 'network.typ' (did you mean 'network.type'?)" in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "exp").exists()
 
 
 @pytest.mark.parametrize("space, expected", [
-    ("algo.learnin_rate: {uniform: [0.1, 0.2]}", "did you mean 'learning_rate'"),
+    ("algo.learnin_rate: {uniform: [0.1, 0.2]}", "did you mean 'algo.learning_rate'"),
     ("algo.gamma: {uniform: [0.9, 0.1]}", "low must be below high"),
     ("algo.gamma: {uniform: [0.1, 0.9], choice: [0.5]}", "exactly one of"),
     ("network.type: {choice: [mlp, transformer]}", "network.type=transformer"),
