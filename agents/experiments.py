@@ -40,7 +40,7 @@ from agents.config import MAX_TRAIN_SEED, ExperimentConfig, flatten_config, load
 from agents.errors import Interrupted, UserError, WallTimeReached, did_you_mean
 from agents.fileio import atomic_write_text
 from agents.plainlog import PlainProgress, is_terminal
-from agents.runtime import PROCESS_ENV
+from agents.runtime import thread_env
 from agents.runs import PROJECT_ROOT, sanitize
 
 # Keys a grid or a search space may not set: the experiment sets them itself.
@@ -473,7 +473,7 @@ def ray_runtime_env(wandb_mode: str, remote: bool) -> dict[str, Any]:
                 "PYGAME_HIDE_SUPPORT_PROMPT": "1",
                 # Ray workers are new processes: the thread policy must be in their environment
                 # before they import torch (the user's own value, when set, travels instead).
-                **{k: os.environ.get(k, v) for k, v in PROCESS_ENV.items()}}
+                **thread_env()}
     runtime: dict[str, Any] = {"env_vars": env_vars}
     if remote:
         # Ship the project's packages to the cluster's workers (they need laneforge's

@@ -1,26 +1,38 @@
 """Process set-up that must happen before torch is imported, and torch's thread count.
 
-torch's CPU wheel runs its intra-op threads on libgomp, whose default wait policy spins:
-on a machine shared with other processes the spinning threads fight for the cores and
-training gets several times slower (measured in benchmarks/RESULTS.md, "Threads on a busy
-machine"). libgomp reads ``OMP_WAIT_POLICY`` once, when it is loaded at ``import torch``,
-and torch has no setting for it, so every entry point (train.py, evaluate.py, compare.py,
-the benchmarks, experiment workers) calls :func:`prepare_process` first. A value the user
-has set wins. Importing this module imports nothing heavy.
+torch's CPU wheel runs its intra-op threads on libgomp, whose default wait policy spins
+(about 3 ms after every parallel region): on a machine shared with other processes the
+spinning threads take the cores the work needs, and training gets several times slower
+(benchmarks/RESULTS.md, "Threads on a busy machine"). ``OMP_WAIT_POLICY=PASSIVE`` alone
+(threads sleep at once) fixes that but costs ~35% on an idle machine, where PPO's many small
+back-to-back parallel regions then pay a wake-up each; a short spin first
+(``GOMP_SPINCOUNT=10000``, ~0.1 ms) keeps the idle speed and the busy-machine gain.
+
+libgomp reads both once, when it is loaded at ``import torch``, and torch has no setting for
+them, so every entry point (train.py, evaluate.py, compare.py, the benchmarks, experiment
+workers) calls :func:`prepare_process` first. When the user has set either variable, neither
+is touched (``GOMP_SPINCOUNT`` would override the user's ``OMP_WAIT_POLICY``). Importing this
+module imports nothing heavy.
 """
 
 from __future__ import annotations
 
 import os
 
-# Environment defaults for every laneforge process (setdefault: the user's values win).
-PROCESS_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+# The thread settings of every laneforge process, unless the user set their own.
+THREAD_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10000"}
 
 
 def prepare_process() -> None:
-    """Set :data:`PROCESS_ENV` defaults; call before anything imports torch."""
-    for key, value in PROCESS_ENV.items():
-        os.environ.setdefault(key, value)
+    """Set :data:`THREAD_ENV` unless the user set one of its variables; call before torch loads."""
+    if not any(key in os.environ for key in THREAD_ENV):
+        os.environ.update(THREAD_ENV)
+
+
+def thread_env() -> dict[str, str]:
+    """The thread settings a new process (a Ray worker) should start with: the user's when set."""
+    mine = {key: os.environ[key] for key in THREAD_ENV if key in os.environ}
+    return mine or dict(THREAD_ENV)
 
 
 def available_cpus() -> int:

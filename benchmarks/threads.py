@@ -9,11 +9,11 @@ alternates between pairs). Wall time and the child's user+sys CPU (``os.wait4``)
 per run, with the 1-minute load average before each. Results are written to ``--out`` after
 every run; a rerun skips the runs already there (resumable).
 
-Neither tree sees an ``OMP_WAIT_POLICY`` from this script: the old one runs with libgomp's
-default, the new one with what train.py sets itself.
+Neither tree sees ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` from this script: the old one runs
+with libgomp's default, the new one with what train.py sets itself.
 
     git worktree add /tmp/lf-old e5f143c
-    python benchmarks/threads.py --old /tmp/lf-old --timesteps 204800 \\
+    python benchmarks/threads.py --old /tmp/lf-old --timesteps 40960 \\
         --out benchmarks/results/threads_busy_machine.json
 """
 
@@ -36,7 +36,7 @@ CONFIG = "configs/fast_highway_ppo.yaml"
 
 def train_once(tree: Path, timesteps: int | None) -> dict:
     """One quick-start training from ``tree``; wall seconds and the child's CPU seconds."""
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "PYTHONPATH")}
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "PYTHONPATH")}
     env.update(WANDB_MODE="disabled", WANDB_ERROR_REPORTING="false", PYTHONPATH=str(tree))
     with tempfile.TemporaryDirectory(prefix="lf-threads-") as tmp:
         cmd = [sys.executable, "train.py", "--config", CONFIG, "--run-dir", str(Path(tmp) / "run"),

@@ -37,16 +37,17 @@ def _newest_state(run_dir: Path) -> dict:
 
 
 def test_entry_points_set_passive_wait_policy_before_torch_and_the_user_wins():
-    code = ("import sys, os, {mod}; print('torch' in sys.modules, os.environ.get('OMP_WAIT_POLICY'))")
-    env = {k: v for k, v in cli_env().items() if k != "OMP_WAIT_POLICY"}
+    code = ("import sys, os, {mod}; print('torch' in sys.modules, os.environ.get('OMP_WAIT_POLICY'), "
+            "os.environ.get('GOMP_SPINCOUNT'))")
+    env = {k: v for k, v in cli_env().items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     for mod in ("train", "evaluate", "compare"):
         out = subprocess.run([sys.executable, "-c", code.format(mod=mod)], cwd=ROOT, env=env,
                              capture_output=True, text=True, check=True).stdout.split()
-        assert out == ["False", "PASSIVE"], mod  # set, and torch not loaded yet (libgomp reads it at load)
+        assert out == ["False", "PASSIVE", "10000"], mod  # set, and torch not loaded yet (libgomp reads it at load)
         mine = subprocess.run([sys.executable, "-c", code.format(mod=mod)], cwd=ROOT,
                               env={**env, "OMP_WAIT_POLICY": "ACTIVE"}, capture_output=True, text=True,
                               check=True).stdout.split()
-        assert mine == ["False", "ACTIVE"], mod
+        assert mine == ["False", "ACTIVE", "None"], mod  # the user's policy, and no spin count overriding it
 
 
 def test_worker_processes_inherit_the_wait_policy(monkeypatch):
@@ -54,12 +55,16 @@ def test_worker_processes_inherit_the_wait_policy(monkeypatch):
     from agents.runtime import prepare_process
 
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
     prepare_process()
     assert child_env()["OMP_WAIT_POLICY"] == "PASSIVE"  # process backend and Tune trials
     for remote in (False, True):
-        assert ray_runtime_env("disabled", remote)["env_vars"]["OMP_WAIT_POLICY"] == "PASSIVE"
+        env_vars = ray_runtime_env("disabled", remote)["env_vars"]
+        assert env_vars["OMP_WAIT_POLICY"] == "PASSIVE" and env_vars["GOMP_SPINCOUNT"] == "10000"
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    assert ray_runtime_env("disabled", True)["env_vars"]["OMP_WAIT_POLICY"] == "ACTIVE"
+    monkeypatch.delenv("GOMP_SPINCOUNT")
+    env_vars = ray_runtime_env("disabled", True)["env_vars"]
+    assert env_vars["OMP_WAIT_POLICY"] == "ACTIVE" and "GOMP_SPINCOUNT" not in env_vars
     # the child really gets it: a process started the way the process backend starts one
     out = subprocess.run([sys.executable, "-c", "import os; print(os.environ['OMP_WAIT_POLICY'])"],
                          env=child_env(), capture_output=True, text=True, check=True).stdout.strip()
