@@ -3,7 +3,6 @@ wall-clock limits."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections import deque
 from pathlib import Path
@@ -250,22 +249,15 @@ class NonFiniteCallback(BaseCallback):
     """Stop training when the loss or a parameter stops being finite, naming the step.
 
     Checked after each rollout (PPO: before each update; DQN: every ``train_freq`` steps) and
-    on every logged loss. ``LANEFORGE_INJECT_NAN_AT=<step>`` (tests only) poisons a weight at
-    that step to prove the check works.
+    on every logged loss (tests/launch_train.py --nan-at proves it by poisoning a weight).
     """
 
     def __init__(self, every: int = 100) -> None:
         super().__init__()
         self.every = every
         self._last_check = 0
-        inject = os.environ.get("LANEFORGE_INJECT_NAN_AT")
-        self.inject_at = int(inject) if inject else None
 
     def _on_step(self) -> bool:
-        if self.inject_at is not None and self.num_timesteps >= self.inject_at:
-            with torch.no_grad():
-                next(self.model.policy.parameters()).view(-1)[0] = float("nan")
-            self.inject_at = None
         if self.num_timesteps - self._last_check >= self.every:
             self._check()
         return True

@@ -65,10 +65,6 @@ def write_checkpoint(ckpt_root: Path, step: int, model: Any, state: dict, with_r
     tmp.mkdir()
     try:
         model.save(tmp / "model.zip")
-        if os.environ.get("LANEFORGE_TEST_CHECKPOINT_PAUSE"):  # fault-injection hook for the kill tests
-            import time
-
-            time.sleep(float(os.environ["LANEFORGE_TEST_CHECKPOINT_PAUSE"]))
         if with_replay and getattr(model, "replay_buffer", None) is not None:
             save_replay_buffer(model.replay_buffer, tmp / "replay_buffer.npz")
         (tmp / "state.json").write_text(json.dumps(state, indent=2))

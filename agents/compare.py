@@ -18,12 +18,12 @@ a CI (``None`` in ``groups.json``, no band), repeated seeds within a group and a
 fewer than ``MIN_POINTS`` points per run are warned about on stderr (with a denser column to
 use). Terminal tables are fitted to the terminal's width without breaking a word.
 
-Why by hand rather than ``rliable``: rliable pulls in scipy, arch and seaborn for two small
-functions (``trim_mean(x, 0.25)`` and a stratified bootstrap); here they are a dozen lines of
-numpy with the same definitions (IQM = mean of the middle 50% of all run x task scores,
-cutting ``floor(0.25 n)`` from each end as ``scipy.stats.trim_mean`` does; the bootstrap
+The statistics (Student-t CI, IQM, the stratified percentile bootstrap) come from
+:mod:`agents.stats`, the one module that report.json's intervals use too: IQM = mean of the
+middle 50% of all run x task scores (``scipy.stats.trim_mean(x, 0.25)``); the bootstrap
 resamples runs with replacement independently within each task, and the CI is the 2.5% and
-97.5% percentiles of the resampled statistic).
+97.5% percentiles of the resampled statistic (Agarwal et al. 2021, as rliable does, without
+rliable's arch and seaborn dependencies).
 """
 
 from __future__ import annotations
@@ -33,13 +33,12 @@ import csv
 import html
 import io
 import json
-import math
 import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import yaml
@@ -47,81 +46,14 @@ import yaml
 from agents.config import flatten_config
 from agents.errors import UserError
 from agents.fileio import atomic_write_text
+from agents.stats import (N_RESAMPLES, Statistic, difference_ci, estimate, pooled_iqm, pooled_mean, strata_mean,
+                          stratified_ci, t_ci)
 
 # Keys that never make two runs different configurations (besides the seed).
 PRESENTATION_KEYS = ("train.seed", "train.progress_bar", "train.device", "logging.wandb", "logging.tensorboard")
 SKIP_DIRS = {"checkpoints", "eval", "wandb", "tensorboard", "logs", "compare", "tune"}
-N_BOOT = 2000
 GRID_POINTS = 100
 MAX_LABEL_KEYS = 4
-# Two-sided 95% Student-t quantiles t_{0.975, df} (no scipy dependency).
-T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
-        10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101,
-        19: 2.093, 20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064, 25: 2.060, 26: 2.056, 27: 2.052,
-        28: 2.048, 29: 2.045, 30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980}
-
-
-# ------------------------------------------------------------------ statistics
-
-
-def t975(df: int) -> float:
-    """t quantile for ``df`` degrees of freedom; between table rows the smaller df (wider CI)."""
-    if df < 1:
-        return float("nan")
-    keys = [k for k in T975 if k <= df]
-    return T975[max(keys)] if df <= 120 else 1.960
-
-
-def mean_t_ci(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean and 95% Student-t CI along ``axis`` (NaN bounds with one value)."""
-    x = np.asarray(values, dtype=float)
-    n = x.shape[axis]
-    mean = x.mean(axis=axis)
-    if n < 2:
-        nan = np.full_like(mean, np.nan)
-        return mean, nan, nan
-    half = t975(n - 1) * x.std(axis=axis, ddof=1) / math.sqrt(n)
-    return mean, mean - half, mean + half
-
-
-def iqm(scores: np.ndarray, axis: int = -1) -> np.ndarray | float:
-    """Interquartile mean: the mean of the middle 50% (``floor(0.25 n)`` cut from each end)."""
-    x = np.sort(np.asarray(scores, dtype=float), axis=axis)
-    n = x.shape[axis]
-    k = int(0.25 * n)
-    return np.take(x, np.arange(k, n - k), axis=axis).mean(axis=axis)
-
-
-def stratified_bootstrap(strata: list[np.ndarray], stat: Callable[[np.ndarray], np.ndarray],
-                         n_boot: int = N_BOOT, seed: int = 0) -> np.ndarray:
-    """``n_boot`` values of ``stat`` over resampled scores: within each stratum (task) its runs
-    are drawn with replacement, keeping each stratum's size; ``stat`` maps (n_boot, N) -> (n_boot,)."""
-    rng = np.random.default_rng(seed)
-    parts = [s[rng.integers(0, s.size, size=(n_boot, s.size))] for s in strata]
-    return stat(np.concatenate(parts, axis=1))
-
-
-def interval(strata: list[np.ndarray], stat: Callable[[np.ndarray], Any], n_boot: int = N_BOOT,
-             seed: int = 0) -> dict[str, Any]:
-    """Point estimate of ``stat`` over all scores and its 95% stratified-bootstrap percentile CI
-    (``None`` when every stratum holds one run: n=1 carries no interval)."""
-    strata = [np.asarray(s, dtype=float) for s in strata if np.size(s)]
-    if not strata:
-        return {"value": float("nan"), "ci95": [float("nan"), float("nan")]}
-    value = float(stat(np.concatenate(strata)[None, :])[0])
-    if max(s.size for s in strata) < 2:  # one run per stratum: resampling cannot vary anything
-        return {"value": value, "ci95": None}
-    boots = stratified_bootstrap(strata, stat, n_boot, seed)
-    lo, hi = np.quantile(boots, [0.025, 0.975])
-    return {"value": value, "ci95": [float(lo), float(hi)]}
-
-
-def mean_stat(x: np.ndarray) -> np.ndarray:
-    return x.mean(axis=1)
-
-
-def iqm_stat(x: np.ndarray) -> np.ndarray:
-    return iqm(x, axis=1)
 
 
 # ------------------------------------------------------------------ finding and reading runs
@@ -349,30 +281,34 @@ def common_grid(xs: list[np.ndarray], union: bool) -> np.ndarray:
 
 def curve(group: Group, axis: str) -> dict[str, list[float]]:
     """Mean and 95% Student-t CI over seeds of the metric on a common grid (``steps`` or ``wall``);
-    ``lo``/``hi`` are ``None`` for one run."""
+    ``lo``/``hi`` are ``None`` for one run (no CI: null in groups.json, no band in the plot)."""
     runs = [r for r in group.runs if axis == "steps" or np.all(np.isfinite(r.walls))]
     if not runs:
         return {"x": [], "mean": [], "lo": [], "hi": [], "n": 0}
     xs = [r.steps if axis == "steps" else r.walls for r in runs]
     grid = common_grid(xs, union=axis == "steps")
     ys = np.stack([np.interp(grid, x, r.values) for x, r in zip(xs, runs)])
-    mean, lo, hi = mean_t_ci(ys, axis=0)
-    band = len(runs) > 1  # one run: no CI (null in groups.json, no band in the plot)
-    return {"x": grid.tolist(), "mean": mean.tolist(), "lo": lo.tolist() if band else None,
-            "hi": hi.tolist() if band else None, "n": len(runs)}
+    ci = t_ci(ys, axis=0)
+    return {"x": grid.tolist(), "mean": ys.mean(axis=0).tolist(), "lo": None if ci is None else ci[0].tolist(),
+            "hi": None if ci is None else ci[1].tolist(), "n": len(runs)}
+
+
+def _with_ci(strata: list[np.ndarray], stat: Statistic, seed: int) -> tuple[float, list[float] | None]:
+    """``stat`` of the strata and its 95% stratified-bootstrap CI (``None``: one run, n=1)."""
+    return estimate(strata, stat), stratified_ci(strata, stat, seed=seed)
 
 
 def final_row(group: Group, metric: str, seed: int = 0) -> dict[str, Any]:
     """Final performance: one stratum (the training env), so the stratified bootstrap is the
     ordinary bootstrap over runs."""
-    finals = np.array([r.final for r in group.runs])
-    m = interval([finals], mean_stat, seed=seed)
-    q = interval([finals], iqm_stat, seed=seed)
+    finals = [np.array([r.final for r in group.runs])]
+    mean, mean_ci = _with_ci(finals, pooled_mean, seed)
+    q, q_ci = _with_ci(finals, pooled_iqm, seed)
     steps = [int(r.steps[-1]) for r in group.runs]
-    (m_lo, m_hi), (q_lo, q_hi) = m["ci95"] or (None, None), q["ci95"] or (None, None)
-    return {"group": group.label, "metric": metric, "runs": len(finals), "seeds": " ".join(map(str, group.seeds)),
+    (m_lo, m_hi), (q_lo, q_hi) = mean_ci or (None, None), q_ci or (None, None)
+    return {"group": group.label, "metric": metric, "runs": len(group.runs), "seeds": " ".join(map(str, group.seeds)),
             "final_steps": _span(sorted(steps)),
-            "mean": m["value"], "mean_lo": m_lo, "mean_hi": m_hi, "iqm": q["value"], "iqm_lo": q_lo, "iqm_hi": q_hi}
+            "mean": mean, "mean_lo": m_lo, "mean_hi": m_hi, "iqm": q, "iqm_lo": q_lo, "iqm_hi": q_hi}
 
 
 GEN_METRICS = ("return_per_step", "crash_rate", "success_rate")
@@ -381,7 +317,8 @@ GEN_METRICS = ("return_per_step", "crash_rate", "success_rate")
 def generalization_rows(group: Group, seed: int = 0) -> list[dict[str, Any]]:
     """Per suite: each scenario's mean over runs (bootstrap CI over runs), then each split's
     mean and IQM over its scenarios x runs and the gap seen - unseen, with CIs from a bootstrap
-    that resamples runs within each scenario (the strata)."""
+    that resamples runs within each scenario (the strata); the seen split is resampled with
+    ``seed``, the unseen one with ``seed + 1``, the same draws as the gap's."""
     rows: list[dict[str, Any]] = []
     suites = sorted({s for r in group.runs for s in r.reports})
     for suite in suites:
@@ -399,46 +336,31 @@ def generalization_rows(group: Group, seed: int = 0) -> list[dict[str, Any]]:
             row = {"group": group.label, "suite": suite, "scenario": name, "split": split}
             for m in GEN_METRICS:
                 if m in cell:
-                    iv = interval([np.array(cell[m])], mean_stat, seed=seed)
-                    row[m] = iv["value"]
-                    row[f"{m}_ci95"] = iv["ci95"]
+                    row[m], row[f"{m}_ci95"] = _with_ci([np.array(cell[m])], pooled_mean, seed)
                     row["runs"] = len(cell[m])
             rows.append(row)
         for m in GEN_METRICS:
             strata = {split: [np.array(c[m]) for (n, s), c in per.items() if s == split and m in c]
                       for split in ("seen", "unseen")}
-            for split in ("seen", "unseen"):
+            for i, split in enumerate(("seen", "unseen")):
                 if strata[split]:
-                    rows.append(_split_row(group, suite, split, m, strata[split], seed))
+                    rows.append(_split_row(group, suite, split, m, strata[split], seed + i))
             if strata["seen"] and strata["unseen"]:
                 rows.append(_gap_row(group, suite, m, strata["seen"], strata["unseen"], seed))
     return rows
 
 
-def _scenario_mean(x: np.ndarray, sizes: list[int]) -> np.ndarray:
-    """Mean over scenarios of each scenario's mean, for resampled rows ``x`` (n_boot, N)."""
-    bounds = np.cumsum([0, *sizes])
-    return np.mean([x[:, a:b].mean(axis=1) for a, b in zip(bounds[:-1], bounds[1:])], axis=0)
-
-
 def _split_row(group: Group, suite: str, split: str, m: str, strata: list[np.ndarray], seed: int) -> dict:
-    sizes = [s.size for s in strata]
-    mean = interval(strata, lambda x: _scenario_mean(x, sizes), seed=seed)
-    q = interval(strata, iqm_stat, seed=seed)
+    mean, mean_ci = _with_ci(strata, strata_mean, seed)
+    q, q_ci = _with_ci(strata, pooled_iqm, seed)
     return {"group": group.label, "suite": suite, "scenario": f"{split} (all)", "split": split, "metric": m,
-            "scenarios": len(strata), "mean": mean["value"], "mean_ci95": mean["ci95"],
-            "iqm": q["value"], "iqm_ci95": q["ci95"]}
+            "scenarios": len(strata), "mean": mean, "mean_ci95": mean_ci, "iqm": q, "iqm_ci95": q_ci}
 
 
 def _gap_row(group: Group, suite: str, m: str, seen: list[np.ndarray], unseen: list[np.ndarray], seed: int) -> dict:
-    s_sizes, u_sizes = [s.size for s in seen], [s.size for s in unseen]
-    a = _scenario_mean(stratified_bootstrap(seen, lambda x: x, seed=seed), s_sizes)
-    b = _scenario_mean(stratified_bootstrap(unseen, lambda x: x, seed=seed + 1), u_sizes)
-    value = float(np.mean([s.mean() for s in seen]) - np.mean([u.mean() for u in unseen]))
-    lo, hi = np.quantile(a - b, [0.025, 0.975])
-    one_run = max(s.size for s in seen + unseen) < 2
+    value = estimate(seen, strata_mean) - estimate(unseen, strata_mean)
     return {"group": group.label, "suite": suite, "scenario": "gap (seen - unseen)", "split": "gap", "metric": m,
-            "mean": value, "mean_ci95": None if one_run else [float(lo), float(hi)]}
+            "mean": value, "mean_ci95": difference_ci(seen, unseen, strata_mean, seed=seed)}
 
 
 # ------------------------------------------------------------------ outputs
@@ -631,7 +553,7 @@ img{{max-width:100%}}figure{{margin:1em 0}}</style></head><body>
 shaded: 95% Student-t CI of the mean over seeds (none for a group of one run).</p>
 <h2>Final performance</h2>{html_table(*final)}
 <p>Final = each run's last logged value. Mean and IQM (interquartile mean) with 95% percentile CIs from a
-stratified bootstrap ({N_BOOT} resamples; Agarwal et al. 2021); "n=1": one run, no interval.</p>
+stratified bootstrap ({N_RESAMPLES} resamples; Agarwal et al. 2021); "n=1": one run, no interval.</p>
 {gen_html}<h2>Runs</h2>{runs}</body></html>"""
     atomic_write_text(path, page)
 

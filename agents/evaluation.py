@@ -19,7 +19,7 @@ import numpy as np
 
 from agents.config import MAX_TRAIN_SEED
 from agents.fileio import atomic_write_text
-from agents.stats import summarize
+from agents.stats import N_RESAMPLES, difference_ci, estimate, finite, strata_mean, stratified_ci, summarize
 
 # Seeds reserved for evaluation: during training, and for evaluate.py.
 TRAIN_EVAL_SEED_BASE = MAX_TRAIN_SEED
@@ -136,7 +136,8 @@ def run_episode(policy: Policy, env: gym.Env, seed: int, record: bool = False) -
 
 
 def aggregate(rows: list[dict[str, Any]]) -> dict[str, dict]:
-    """Each metric -> ``{"mean", "std", "ci95", "n"}`` (95% bootstrap CI of the mean)."""
+    """Each metric -> ``{"mean", "std", "ci95", "n"}`` (95% percentile-bootstrap CI of the mean,
+    ``None`` with fewer than two episodes)."""
     out = {}
     for key, name in METRICS.items():
         values = [r[key] for r in rows if r.get(key) is not None]
@@ -211,43 +212,29 @@ COMPARABLE = {"return_per_step": "return_per_step", "crash_rate": "crashed", "su
 
 
 def _split_values(scenarios: list[dict], split: str, key: str) -> list[np.ndarray]:
-    groups = []
-    for s in scenarios:
-        if s["split"] == split and s["status"] == "ok":
-            vals = np.array([r[key] for r in s["per_episode"] if r.get(key) is not None], dtype=float)
-            vals = vals[np.isfinite(vals)]
-            if vals.size:
-                groups.append(vals)
-    return groups
+    """Each evaluated scenario's finite per-episode values of ``key`` in ``split``."""
+    groups = [finite([r.get(key) for r in s["per_episode"]]) for s in scenarios
+              if s["split"] == split and s["status"] == "ok"]
+    return [g for g in groups if g.size]
 
 
-def _bootstrap_split_means(groups: list[np.ndarray], rng: np.random.Generator, n: int) -> np.ndarray:
-    """Bootstrap distribution of the mean over scenarios of each scenario's episode mean
-    (episodes resampled within each scenario)."""
-    per_scenario = [g[rng.integers(0, g.size, size=(n, g.size))].mean(axis=1) for g in groups]
-    return np.mean(per_scenario, axis=0)
-
-
-def summary(scenarios: list[dict], n_resamples: int = 2000) -> dict[str, Any]:
-    """Seen vs unseen: each split's mean over its scenarios of the comparable metrics, and the
-    gap (seen - unseen), all with 95% bootstrap CIs (episodes resampled within scenarios)."""
+def summary(scenarios: list[dict], n_resamples: int = N_RESAMPLES) -> dict[str, Any]:
+    """Seen vs unseen: each split's mean over its scenarios of each scenario's mean of the
+    comparable metrics, and the gap (seen - unseen), all with 95% percentile-bootstrap CIs
+    (episodes resampled within scenarios; seen with seed 0, unseen with seed 1, the gap from
+    the same draws). ``ci95`` is ``None`` where no scenario has two episodes."""
     out: dict[str, Any] = {"seen": {}, "unseen": {}, "gap": {}}
     for metric, key in COMPARABLE.items():
-        rng = np.random.default_rng(0)
-        boots = {}
-        for split in ("seen", "unseen"):
-            groups = _split_values(scenarios, split, key)
-            if not groups:
-                continue
-            boots[split] = _bootstrap_split_means(groups, rng, n_resamples)
-            mean = float(np.mean([g.mean() for g in groups]))
-            lo, hi = np.quantile(boots[split], [0.025, 0.975])
-            out[split][metric] = {"mean": mean, "ci95": [float(min(lo, mean)), float(max(hi, mean))],
-                                  "scenarios": len(groups)}
-        if len(boots) == 2:
-            gap = out["seen"][metric]["mean"] - out["unseen"][metric]["mean"]
-            lo, hi = np.quantile(boots["seen"] - boots["unseen"], [0.025, 0.975])
-            out["gap"][metric] = {"mean": gap, "ci95": [float(min(lo, gap)), float(max(hi, gap))]}
+        strata = {split: _split_values(scenarios, split, key) for split in ("seen", "unseen")}
+        for seed, (split, groups) in enumerate(strata.items()):
+            if groups:
+                out[split][metric] = {"mean": estimate(groups, strata_mean),
+                                      "ci95": stratified_ci(groups, strata_mean, n_resamples=n_resamples, seed=seed),
+                                      "scenarios": len(groups)}
+        if strata["seen"] and strata["unseen"]:
+            out["gap"][metric] = {"mean": out["seen"][metric]["mean"] - out["unseen"][metric]["mean"],
+                                  "ci95": difference_ci(strata["seen"], strata["unseen"], strata_mean,
+                                                        n_resamples=n_resamples)}
     return out
 
 

@@ -23,12 +23,13 @@ MAX_EMBED_BYTES = 40 * 1024 * 1024
 
 
 def _fmt(stats: dict | None) -> str:
+    """``mean [lo, hi]``; ``mean n=1`` where fewer than two values carry no interval."""
     if not stats or stats.get("mean") is None:
         return "-"
-    lo, hi = stats.get("ci95") or (None, None)
-    if lo is None:
-        return f"{stats['mean']:.3g}"
-    return f"{stats['mean']:.3g} [{lo:.3g}, {hi:.3g}]"
+    ci = stats.get("ci95")
+    if not ci or ci[0] is None:
+        return f"{stats['mean']:.3g} n=1"
+    return f"{stats['mean']:.3g} [{ci[0]:.3g}, {ci[1]:.3g}]"
 
 
 def _status(scenario: dict[str, Any]) -> str:
@@ -45,7 +46,8 @@ def markdown(report: dict[str, Any]) -> str:
     m = report["model"]
     lines = [f"# Evaluation: {report['suite']}", "",
              f"Run `{report['run_dir']}`: {m['algo']} / {m['network']}, {m['timesteps']} steps on {m['train_env']}; "
-             f"created {report['created']}. Values: mean [95% CI].", "",
+             f"created {report['created']}. Values: mean [95% percentile-bootstrap CI]; n=1: one value, no "
+             "interval.", "",
              "| scenario | split | env | status | episodes | " + " | ".join(t for _, t in TABLE_METRICS) + " |",
              "|---|---|---|---|---|" + "---|" * len(TABLE_METRICS)]
     for s in report["scenarios"]:
@@ -113,9 +115,9 @@ def chart_png(report: dict[str, Any]) -> bytes:
             st = s["metrics"].get(metric)
             if not st or st.get("mean") is None:
                 continue
-            lo, hi = st["ci95"]
-            ax.barh(i, st["mean"], color=colors.get(s["split"], "grey"),
-                    xerr=[[st["mean"] - lo], [hi - st["mean"]]], capsize=3)
+            ax.barh(i, st["mean"], color=colors.get(s["split"], "grey"))
+            if st.get("ci95") and st["ci95"][0] is not None:  # n=1: no interval; a CI need not contain the mean
+                ax.plot(st["ci95"], [i, i], color="black", marker="|", markersize=8, linewidth=1)
         for split in ("seen", "unseen"):
             st = report["summary"][split].get(metric)
             if st:
@@ -171,7 +173,8 @@ tr.seen td:nth-child(2){{color:#1f5f96}} figure{{display:inline-block;margin:8px
 </style></head><body>
 <h1>Evaluation: {e(report['suite'])}</h1>
 <p>Run <code>{e(report['run_dir'])}</code>: {e(m['algo'])} / {e(m['network'])}, {m['timesteps']} steps on
-{e(m['train_env'])}. Created {e(report['created'])}. Values are mean [95% bootstrap CI].</p>
+{e(m['train_env'])}. Created {e(report['created'])}. Values are mean [95% percentile-bootstrap CI];
+n=1: one value, no interval.</p>
 <h2>Scenarios</h2>
 <table id="scenarios"><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>
 <h2>Seen vs unseen</h2>

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import sys
@@ -44,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 from agents.runtime import prepare_process  # noqa: E402
 
 prepare_process()  # before torch is imported (OMP_WAIT_POLICY)
+from agents.stats import t_ci  # noqa: E402
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("WANDB_ERROR_REPORTING", "false")
 
@@ -61,27 +61,13 @@ TASKS: dict[str, dict[str, Any]] = {
                     "results": DEFAULT_RESULTS.with_name("architectures_highway_ppo.json"),
                     "models": DEFAULT_MODELS.with_name("architectures_highway_ppo")},
 }
-# Two-sided 95% Student-t quantiles by degrees of freedom (no scipy dependency).
-T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
-       10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 25: 2.060, 30: 2.042}
-
-
-def t95(df: int) -> float:
-    keys = [k for k in sorted(T95) if k <= df]
-    return T95[keys[-1]] if keys else float("nan")
 
 
 def mean_ci(values: list[float]) -> dict[str, Any]:
-    """Mean and 95% Student-t CI across seeds (None bounds with one seed)."""
-    n = len(values)
-    if n == 0:
-        return {"mean": None, "ci95": [None, None], "n": 0}
-    mean = sum(values) / n
-    if n == 1:
-        return {"mean": mean, "ci95": [None, None], "n": 1}
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = t95(n - 1) * sd / math.sqrt(n)
-    return {"mean": mean, "ci95": [mean - half, mean + half], "n": n}
+    """Mean and 95% Student-t CI across seeds (``ci95`` None with fewer than two seeds)."""
+    ci = t_ci(values)
+    return {"mean": sum(values) / len(values) if values else None,
+            "ci95": None if ci is None else [float(ci[0]), float(ci[1])], "n": len(values)}
 
 
 def run_key(network: str, budget: int, seed: int) -> str:
@@ -211,18 +197,17 @@ def summarize(results: dict[str, Any], budget: int | None = None) -> dict[str, A
 
 
 def separated(a: dict, b: dict) -> bool:
-    lo_a, hi_a = a["ci95"]
-    lo_b, hi_b = b["ci95"]
-    if None in (lo_a, hi_a, lo_b, hi_b):
+    """Whether the two CIs do not overlap (never with one seed: no CI)."""
+    if a["ci95"] is None or b["ci95"] is None:
         return False
+    (lo_a, hi_a), (lo_b, hi_b) = a["ci95"], b["ci95"]
     return lo_a > hi_b or lo_b > hi_a
 
 
 def _fmt(m: dict, digits: int = 2) -> str:
     if m["mean"] is None:
         return "-"
-    lo, hi = m["ci95"]
-    ci = f" [{lo:.{digits}f}, {hi:.{digits}f}]" if lo is not None else " (1 seed, no CI)"
+    ci = f" [{m['ci95'][0]:.{digits}f}, {m['ci95'][1]:.{digits}f}]" if m["ci95"] else " (n=1, no CI)"
     return f"{m['mean']:.{digits}f}{ci}"
 
 

@@ -39,6 +39,7 @@ prepare_process()  # before torch is imported (OMP_WAIT_POLICY)
 import gymnasium as gym  # noqa: E402
 import highway_env  # noqa: E402,F401
 
+from agents.stats import t_half_width  # noqa: E402
 from envs.fast_highway import FastHighwayCore, highway_v0_config, state_from_highway  # noqa: E402
 
 POLICIES = {"idle": lambda rng, n: np.full(n, 1), "random": lambda rng, n: rng.integers(0, 5, n),
@@ -97,9 +98,18 @@ def step_parity(env_id: str, scenes: int, horizon: int, seed0: int) -> dict:
 
 
 def _mean_ci(values) -> dict:
+    """Mean and half-width of the 95% Student-t CI (``None`` for fewer than two values)."""
     values = np.asarray(values, dtype=float)
-    half = 1.96 * values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
-    return {"mean": float(values.mean()), "ci95": float(half), "n": int(len(values))}
+    return {"mean": float(values.mean()), "ci95": t_half_width(values), "n": int(len(values))}
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    """Whether the two means lie within their CI half-widths summed (False without a CI)."""
+    return a["ci95"] is not None and b["ci95"] is not None and abs(a["mean"] - b["mean"]) <= a["ci95"] + b["ci95"]
+
+
+def _pm(m: dict) -> str:
+    return f"{m['mean']:.3f}±{m['ci95']:.3f}" if m["ci95"] is not None else f"{m['mean']:.3f} n=1"
 
 
 def highway_episodes(policy: str, episodes: int, seed0: int) -> dict:
@@ -178,10 +188,10 @@ def main(argv: list[str] | None = None) -> int:
             break
         hw = highway_episodes(policy, args.hw_episodes, seed0=5000)
         fh = fast_episodes(policy, args.fh_episodes, seed0=5000)
-        agree = {k: abs(hw[k]["mean"] - fh[k]["mean"]) <= hw[k]["ci95"] + fh[k]["ci95"] for k in hw}
+        agree = {k: _overlap(hw[k], fh[k]) for k in hw}
         result["statistical_parity"][policy] = {"highway_env": hw, "fast_highway": fh, "cis_overlap": agree}
         print(f"statistical parity {policy}: " + ", ".join(
-            f"{k} {hw[k]['mean']:.3f}±{hw[k]['ci95']:.3f} vs {fh[k]['mean']:.3f}±{fh[k]['ci95']:.3f}"
+            f"{k} {_pm(hw[k])} vs {_pm(fh[k])}"
             for k in hw), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -34,13 +34,18 @@ sys.path.insert(0, str(ROOT))
 from agents.runtime import prepare_process  # noqa: E402
 
 prepare_process()  # before torch is imported (OMP_WAIT_POLICY)
+from agents.stats import t_half_width  # noqa: E402
 os.environ.setdefault("WANDB_MODE", "disabled")
 
 
 def mean_ci(values) -> dict:
+    """Mean and half-width of the 95% Student-t CI (``None`` for fewer than two values)."""
     v = np.asarray(values, dtype=np.float64)
-    half = 1.96 * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
-    return {"mean": float(v.mean()), "ci95_half": float(half), "n": len(v)}
+    return {"mean": float(v.mean()), "ci95_half": t_half_width(v), "n": len(v)}
+
+
+def _pm(m: dict) -> str:
+    return f"{m['mean']:.2f} +- {m['ci95_half']:.2f}" if m["ci95_half"] is not None else f"{m['mean']:.2f} n=1"
 
 
 def train_with_snapshots(config: str, overrides: list[str], every: int) -> tuple[dict, list[dict], Any, Any]:
@@ -185,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         hw = row.get("highway_fast_v0")
         print(f"{row['timesteps']:>8} steps {row['train_wall_s']:6.1f} s  FastHighway "
               f"{row['fast_highway']['return']['mean']:.2f}"
-              + (f"  highway-fast-v0 {hw['return']['mean']:.2f} +- {hw['return']['ci95_half']:.2f}, "
+              + (f"  highway-fast-v0 {_pm(hw['return'])}, "
                  f"crashes {hw['crash_rate']['mean']:.0%}" if hw else ""), flush=True)
         rows.append(row)
     result = {

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -42,13 +44,36 @@ def _train_tiny(tmp_path_factory, name: str, config: str, wandb: str, overrides:
     return run_dir
 
 
-@pytest.fixture(scope="session")
-def dqn_run(tmp_path_factory) -> Path:
-    """A tiny DQN run trained through the CLI, W&B offline."""
-    return _train_tiny(tmp_path_factory, "dqn", "configs/highway_dqn.yaml", "offline", TINY_DQN)
+def tree_hash(folder: Path) -> str:
+    """sha256 over every file's relative path and bytes."""
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(folder)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def copy_run(run_dir: Path, parent: Path, name: str = "run") -> Path:
+    """A private copy of a shared run folder for a test that writes (evaluations, damage)."""
+    return Path(shutil.copytree(run_dir, parent / name))
+
+
+def _read_only(run_dir: Path):
+    """Shared session runs are read-only: a test that writes must :func:`copy_run` first.
+    The check runs when the session ends and fails it if any file changed."""
+    before = tree_hash(run_dir)
+    yield run_dir
+    assert tree_hash(run_dir) == before, f"a test wrote into the shared run {run_dir}; copy_run() it first"
 
 
 @pytest.fixture(scope="session")
-def ppo_run(tmp_path_factory) -> Path:
-    """A tiny PPO run (2 subprocess envs) trained through the CLI, W&B disabled."""
-    return _train_tiny(tmp_path_factory, "ppo", "configs/highway_ppo.yaml", "disabled", TINY_PPO)
+def dqn_run(tmp_path_factory):
+    """A tiny DQN run trained through the CLI, W&B offline (read-only)."""
+    yield from _read_only(_train_tiny(tmp_path_factory, "dqn", "configs/highway_dqn.yaml", "offline", TINY_DQN))
+
+
+@pytest.fixture(scope="session")
+def ppo_run(tmp_path_factory):
+    """A tiny PPO run (2 subprocess envs) trained through the CLI, W&B disabled (read-only)."""
+    yield from _read_only(_train_tiny(tmp_path_factory, "ppo", "configs/highway_ppo.yaml", "disabled", TINY_PPO))

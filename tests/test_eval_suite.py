@@ -11,16 +11,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.evaluation import summary
-from tests.conftest import run_cli
+from agents.evaluation import METRICS as EVAL_METRICS, summary
+from agents.stats import strata_mean
+from tests.conftest import copy_run, run_cli
+from tests.test_stats import expected_ci, scipy_gap, scipy_percentile
 
 SCENARIO_KEYS = {"name", "split", "env_id", "env_config", "status", "episodes", "metrics", "videos"}
 
 
 @pytest.fixture(scope="module")
 def suite_run(dqn_run, tmp_path_factory):
-    """The tiny DQN run evaluated on the smoke suite plus an incompatible scenario."""
+    """The tiny DQN run (a copy) evaluated on the smoke suite plus an incompatible scenario."""
     suite = tmp_path_factory.mktemp("suite") / "mini.yaml"
+    dqn_run = copy_run(dqn_run, suite.parent)
     smoke = (Path(__file__).parent.parent / "configs/suites/smoke.yaml").read_text()
     suite.write_text(smoke.replace("name: smoke", "name: mini") + """
   - name: cartpole
@@ -45,16 +48,20 @@ def test_report_follows_schema(suite_run):
         if sc["status"] != "ok":
             continue
         assert sc["episodes"] == 4
-        for stats in sc["metrics"].values():
-            lo, hi = stats["ci95"]
-            assert lo <= stats["mean"] <= hi
+        for key, name in EVAL_METRICS.items():  # scipy's percentile bootstrap of the episodes
+            if name in sc["metrics"]:
+                assert sc["metrics"][name]["ci95"] == pytest.approx(expected_ci([r[key] for r in sc["per_episode"]]))
         assert len(sc["videos"]) == 1 and (suite_run.parent.parent / sc["videos"][0]).is_file()
         assert "observation" in sc.get("forced", {}) or sc["env_id"] == "highway-fast-v0"
-    for metric in ("return_per_step", "crash_rate"):
+    for metric, key in (("return_per_step", "return_per_step"), ("crash_rate", "crashed")):
         gap = report["summary"]["gap"][metric]
         seen, unseen = report["summary"]["seen"][metric], report["summary"]["unseen"][metric]
         assert gap["mean"] == pytest.approx(seen["mean"] - unseen["mean"])
-        assert gap["ci95"][0] <= gap["mean"] <= gap["ci95"][1]
+        episodes = {split: [[r[key] for r in sc["per_episode"]] for sc in report["scenarios"]
+                            if sc["split"] == split and sc["status"] == "ok"] for split in ("seen", "unseen")}
+        assert seen["ci95"] == pytest.approx(scipy_percentile(episodes["seen"], strata_mean, seed=0))
+        assert unseen["ci95"] == pytest.approx(scipy_percentile(episodes["unseen"], strata_mean, seed=1))
+        assert gap["ci95"] == pytest.approx(scipy_gap(episodes["seen"], episodes["unseen"]))
     assert (suite_run / "report.md").read_text().count("| ok |") == 2
 
 
@@ -78,7 +85,8 @@ def test_rollouts_load_with_numpy_alone(suite_run):
             assert np.allclose(sums, data["return"])
 
 
-def test_workers_give_the_same_metrics(dqn_run):
+def test_workers_give_the_same_metrics(dqn_run, tmp_path):
+    dqn_run = copy_run(dqn_run, tmp_path)
     reports = []
     for workers in (1, 2):
         name = f"w{workers}"
@@ -114,13 +122,14 @@ def test_summary_gap_ci_on_made_up_episodes():
                                                                    "mean_speed": 20.0} for v in values]}
 
     rng = np.random.default_rng(1)
-    seen = [scenario("seen", rng.normal(0.8, 0.05, 200))]
-    unseen = [scenario("unseen", rng.normal(0.5, 0.05, 200)), scenario("unseen", rng.normal(0.3, 0.05, 200))]
-    out = summary(seen + unseen)
+    values = {"seen": [rng.normal(0.8, 0.05, 200)], "unseen": [rng.normal(0.5, 0.05, 200), rng.normal(0.3, 0.05, 200)]}
+    out = summary([scenario(split, v) for split, vs in values.items() for v in vs])
     gap = out["gap"]["return_per_step"]
     assert gap["mean"] == pytest.approx(0.8 - 0.4, abs=0.02)
-    assert gap["ci95"][0] < gap["mean"] < gap["ci95"][1] and gap["ci95"][1] - gap["ci95"][0] < 0.05
+    assert gap["ci95"] == pytest.approx(scipy_gap(values["seen"], values["unseen"]))
+    assert gap["ci95"][1] - gap["ci95"][0] < 0.05
     assert out["unseen"]["return_per_step"]["scenarios"] == 2
+    assert out["seen"]["crash_rate"]["ci95"] == [0.0, 0.0] and out["gap"]["crash_rate"]["ci95"] == [0.0, 0.0]
 
 
 def _chromium() -> str | None:
@@ -199,9 +208,10 @@ scenarios:
     assert max(red) > 50, "no attention lines drawn on the video"
 
 
-def test_eval_wandb_run_joins_the_training_group(dqn_run):
+def test_eval_wandb_run_joins_the_training_group(dqn_run, tmp_path):
     """The offline W&B eval run: job_type eval, the training run's group, per-scenario metrics
     in its summary, and the scenario table logged."""
+    dqn_run = copy_run(dqn_run, tmp_path)
     from agents.wandb_offline import find_run_logs, read_run
 
     before = set(find_run_logs(dqn_run))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 
@@ -10,14 +11,16 @@ import numpy as np
 import pytest
 
 from agents.evaluation import FINAL_EVAL_SEED_BASE
-from agents.stats import bootstrap_ci, summarize
+from agents.evaluation import METRICS as EVAL_METRICS
 from envs.factory import default_env_config
-from tests.conftest import run_cli
+from tests.conftest import copy_run, run_cli
+from tests.test_stats import expected_ci
 
 METRICS = {"return", "return_per_step", "length", "crash_rate", "mean_speed", "distance", "lane_changes_per_km"}
 
 
-def test_evaluate_writes_report_and_videos(dqn_run):
+def test_evaluate_writes_report_and_videos(dqn_run, tmp_path):
+    dqn_run = copy_run(dqn_run, tmp_path)
     proc = run_cli("evaluate.py", str(dqn_run), "--episodes", "3", "--video-episodes", "1", "--log-every", "0")
     assert proc.returncode == 0, proc.stderr
     # stderr is a pipe here, not a terminal: plain progress lines instead of rich's bar
@@ -33,9 +36,9 @@ def test_evaluate_writes_report_and_videos(dqn_run):
     (sc,) = report["scenarios"]
     assert sc["split"] == "seen" and sc["status"] == "ok" and sc["episodes"] == 3
     assert METRICS <= set(sc["metrics"])
-    for stats in sc["metrics"].values():
-        lo, hi = stats["ci95"]
-        assert lo <= stats["mean"] <= hi
+    for key, name in EVAL_METRICS.items():  # each CI is scipy's percentile bootstrap of the episodes
+        if name in sc["metrics"]:
+            assert sc["metrics"][name]["ci95"] == pytest.approx(expected_ci([r[key] for r in sc["per_episode"]]))
     seeds = [row["seed"] for row in sc["per_episode"]]
     assert seeds == [FINAL_EVAL_SEED_BASE + i for i in range(3)]
     assert len(sc["videos"]) == 1
@@ -52,7 +55,8 @@ def test_evaluate_writes_report_and_videos(dqn_run):
     assert "return_per_step" in report["summary"]["seen"]
 
 
-def test_evaluation_is_reproducible(dqn_run):
+def test_evaluation_is_reproducible(dqn_run, tmp_path):
+    dqn_run = copy_run(dqn_run, tmp_path)
     for name in ("a", "b"):
         proc = run_cli("evaluate.py", str(dqn_run), "--episodes", "2", "--no-video", "--name", name, "--no-progress",
                        "--log-every", "0")
@@ -87,12 +91,31 @@ def test_video_speed_sets_frames_per_second(tmp_path, speed):
         env.close()
 
 
-def test_bootstrap_ci_contains_mean_and_shrinks():
-    rng = np.random.default_rng(0)
-    small, large = rng.normal(size=10), rng.normal(size=1000)
-    for x in (small, large):
-        lo, hi = bootstrap_ci(x)
-        assert lo <= x.mean() <= hi
-    assert np.diff(bootstrap_ci(large)) < np.diff(bootstrap_ci(small))
-    assert summarize([1.0, 1.0])["ci95"] == [1.0, 1.0]
-    assert np.isnan(summarize([])["mean"])
+def test_single_episode_report_shows_n1_and_draws(tmp_path):
+    """One episode per scenario: ``ci95`` is null in report.json, "n=1" in the tables, no error
+    bar in the chart; an interval that misses its mean is drawn as it is."""
+    from rich.console import Console
+
+    from agents.evaluation import aggregate, summary
+    from agents.report import chart_png, markdown, print_summary
+
+    row = {"return": 5.0, "return_per_step": 0.5, "length": 10, "crashed": 1.0, "success": None,
+           "mean_speed": 20.0, "distance": 200.0, "lane_changes_per_km": 0.0}
+    scenarios = [{"name": n, "split": split, "env_id": "highway-fast-v0", "status": "ok", "episodes": 1,
+                  "metrics": aggregate([row]), "videos": [], "per_episode": [row]}
+                 for n, split in (("one", "seen"), ("two", "unseen"))]
+    report = {"suite": "s", "run_dir": str(tmp_path), "created": "now", "scenarios": scenarios,
+              "model": {"algo": "dqn", "network": "mlp", "timesteps": 1, "train_env": "highway-fast-v0"},
+              "summary": summary(scenarios)}
+    report = json.loads(json.dumps(report))  # as read back from report.json
+    assert scenarios[0]["metrics"]["return"] == {"mean": 5.0, "std": 0.0, "ci95": None, "n": 1}
+    assert report["summary"]["seen"]["crash_rate"]["ci95"] is None
+    assert report["summary"]["gap"]["crash_rate"] == {"mean": 0.0, "ci95": None}
+    text = markdown(report)
+    assert "| one | seen | highway-fast-v0 | ok | 1 | 5 n=1 | 0.5 n=1 | 1 n=1 |" in text
+    assert "| crash_rate | 1 n=1 | 1 n=1 | 0 n=1 |" in text
+    console = Console(width=200, record=True, file=io.StringIO())
+    print_summary(report, console)
+    assert "5 n=1" in console.export_text()
+    report["scenarios"][0]["metrics"]["return_per_step"].update(ci95=[0.6, 0.7])  # misses its mean 0.5
+    assert chart_png(report)[:8] == b"\x89PNG\r\n\x1a\n"

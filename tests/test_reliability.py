@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -23,17 +22,18 @@ from agents import checkpoints as ckpts
 from agents.config import load_config
 from agents.errors import TrainingStopped
 from agents.training import train
-from tests.conftest import ROOT, SMALL_ENV, TINY_DQN, cli_env, run_cli
+from tests.conftest import ROOT, SMALL_ENV, TINY_DQN, cli_env, run_cli, tree_hash
 
 KILL_RUN = [*SMALL_ENV, "train.total_timesteps=400", "algo.learning_starts=50", "algo.buffer_size=1000",
             "train.checkpoint_freq=50", "train.eval_freq=0", "network.net_arch=[32,32]",
             "train.progress_bar=false", "--wandb", "disabled"]
 
 
-def _start(run_dir: Path, extra_env: dict | None = None) -> subprocess.Popen:
-    env = {**cli_env(), **(extra_env or {})}
-    return subprocess.Popen([sys.executable, "train.py", "--config", "configs/highway_dqn.yaml",
-                             "--run-dir", str(run_dir), *KILL_RUN], cwd=ROOT, env=env,
+def _start(run_dir: Path, *fault: str) -> subprocess.Popen:
+    """train.py in a child, through the test-side launcher when a fault is injected."""
+    entry = ["tests/launch_train.py", *fault, "--"] if fault else ["train.py"]
+    return subprocess.Popen([sys.executable, *entry, "--config", "configs/highway_dqn.yaml",
+                             "--run-dir", str(run_dir), *KILL_RUN], cwd=ROOT, env=cli_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -81,7 +81,7 @@ def test_signal_saves_checkpoint_and_resume_finishes(tmp_path, sig, code):
 
 def test_sigkill_during_checkpoint_write_then_resume(tmp_path):
     run_dir = tmp_path / "run"
-    proc = _start(run_dir, {"LANEFORGE_TEST_CHECKPOINT_PAUSE": "3"})
+    proc = _start(run_dir, "--checkpoint-pause", "3")
     root = run_dir / "checkpoints"
     # wait until one checkpoint is complete and the next one is half-written
     _wait_for(lambda: bool(ckpts.list_checkpoints(root)) and any(root.glob(".tmp-step_*")), proc, timeout=180)
@@ -95,15 +95,6 @@ def test_sigkill_during_checkpoint_write_then_resume(tmp_path):
     assert f"from checkpoint {good.name}" in proc2.stdout
     assert _final_steps(run_dir) == 400
     assert not any(root.glob(".tmp-step_*")), "stale partial checkpoints are cleaned up"
-
-
-def _tree_hash(folder: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(folder.rglob("*")):
-        if p.is_file():
-            h.update(str(p.relative_to(folder)).encode())
-            h.update(p.read_bytes())
-    return h.hexdigest()
 
 
 def _flip_byte(path: Path, offset_from_end: int = 200) -> None:
@@ -125,11 +116,11 @@ def test_damaged_checkpoints_are_skipped_and_reported(tmp_path, dqn_run):
     _flip_byte(older / "model.zip")  # bit flip
     assert ckpts.verify(older) is not None
     (all_ckpts[-1] / "manifest.json").unlink() if len(all_ckpts) > 2 else None
-    before = _tree_hash(run_dir)
+    before = tree_hash(run_dir)
     proc = run_cli("train.py", "--resume", str(run_dir), "train.total_timesteps=400")
     assert proc.returncode == 2, proc.stderr
     assert "no valid checkpoint" in proc.stderr and "Traceback" not in proc.stderr
-    assert _tree_hash(run_dir) == before, "a failed resume changes nothing"
+    assert tree_hash(run_dir) == before, "a failed resume changes nothing"
 
 
 @pytest.mark.parametrize("damage, expected", [
@@ -156,21 +147,20 @@ def test_damaged_model_or_config_fails_cleanly(tmp_path, dqn_run, ppo_run, damag
             zf.writestr("hello.txt", "not a model")
     elif damage == "config":
         (run_dir / "config.yaml").write_text("env: {id: highway-fast-v0\nalgo: [")
-    before = _tree_hash(run_dir)
+    before = tree_hash(run_dir)
     proc = run_cli("evaluate.py", str(run_dir), "--episodes", "1", "--no-video")
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and expected in lines[0] and "Traceback" not in proc.stderr
-    assert _tree_hash(run_dir) == before
+    assert tree_hash(run_dir) == before
 
 
 def test_injected_nan_stops_training_naming_the_step(tmp_path):
     run_dir = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "train.py", "--config", "configs/highway_dqn.yaml", "--run-dir",
-                           str(run_dir), *KILL_RUN], cwd=ROOT, env={**cli_env(), "LANEFORGE_INJECT_NAN_AT": "180"},
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 1, proc.stderr
-    assert "non-finite" in proc.stderr and "at step 18" in proc.stderr and "Traceback" not in proc.stderr
+    proc = _start(run_dir, "--nan-at", "180")
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err
+    assert "non-finite" in err and "at step 18" in err and "Traceback" not in err
     ckpt, skipped = ckpts.latest_valid(run_dir / "checkpoints")
     assert ckpt is not None and not skipped
     assert json.loads((ckpt / "state.json").read_text())["num_timesteps"] <= 180
