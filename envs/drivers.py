@@ -1,4 +1,4 @@
-"""Named driver types for the other vehicles, and the parameter checks the laneforge envs share.
+"""Named driver types for the other vehicles: IDM/MOBIL parameter sets relative to a base driver.
 
 A driver type is a named set of IDM (longitudinal) and MOBIL (lane change) parameters,
 expressed relative to a *base* driver so that an env can randomize the base and keep the
@@ -12,12 +12,12 @@ Each profile also exists as an ``IDMVehicle`` subclass applied to highway-env's 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from highway_env.vehicle.behavior import IDMVehicle
-from envs.suggest import did_you_mean as suggest
+
+from envs.checks import config_error
+from envs.suggest import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -75,11 +75,10 @@ DRIVER_PROFILES: dict[str, DriverProfile] = {
 }
 
 
-
 def driver_profile(name: str, key: str = "driver type") -> DriverProfile:
     if name not in DRIVER_PROFILES:
-        raise ValueError(f"{key}: unknown driver type '{name}'{suggest(name, DRIVER_PROFILES)}; "
-                         f"valid: {', '.join(DRIVER_PROFILES)}")
+        raise config_error(key, f"unknown driver type '{name}'{did_you_mean(name, DRIVER_PROFILES)}; "
+                                f"valid: {', '.join(DRIVER_PROFILES)}")
     return DRIVER_PROFILES[name]
 
 
@@ -117,64 +116,3 @@ DefensiveDriver = _driver_class("defensive", DRIVER_PROFILES["defensive"])
 DRIVER_CLASS_PATHS: dict[str, str] = {
     f"idm_{name}": f"{__name__}.{name.capitalize()}Driver" for name in DRIVER_PROFILES
 }
-
-
-# ---------------------------------------------------------------- shared config checks
-# Every laneforge env checks its config when it is configured (construction and
-# ``reset(options={"config": ...})``); a ValueError names the key.
-
-
-def check_known_keys(config: Mapping[str, Any], defaults: Mapping[str, Any], env_name: str) -> None:
-    for name in config:
-        if name not in defaults:
-            raise ValueError(f"{name}: unknown key for {env_name}{suggest(name, defaults)}; "
-                             f"valid keys: {', '.join(sorted(defaults))}")
-
-
-def check_number(config: Mapping[str, Any], key: str, *, low: float | None = None,
-                 high: float | None = None, strict_low: bool = False, integer: bool = False) -> float:
-    value = config[key]
-    kind = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kind):
-        raise ValueError(f"{key}: expected {'an integer' if integer else 'a number'}, got {value!r}")
-    if low is not None and (value <= low if strict_low else value < low):
-        raise ValueError(f"{key}: must be {'>' if strict_low else '>='} {low}, got {value!r}")
-    if high is not None and value > high:
-        raise ValueError(f"{key}: must be <= {high}, got {value!r}")
-    return value
-
-
-def check_range(config: Mapping[str, Any], key: str, *, low: float | None = None,
-                high: float | None = None, strict_low: bool = False,
-                integer: bool = False) -> tuple[float, float]:
-    """A ``[min, max]`` pair inside ``[low, high]`` with ``min <= max``."""
-    value = config[key]
-    if isinstance(value, str) or not isinstance(value, Sequence) or len(value) != 2:
-        raise ValueError(f"{key}: expected a [min, max] pair, got {value!r}")
-    pair = {f"{key}[0]": value[0], f"{key}[1]": value[1]}
-    for sub in pair:
-        check_number(pair, sub, low=low, high=high, strict_low=strict_low, integer=integer)
-    lo, hi = value
-    if lo > hi:
-        raise ValueError(f"{key}: min {lo!r} is larger than max {hi!r}")
-    return lo, hi
-
-
-class CheckedConfig:
-    """Mixin for the laneforge envs: config values are checked before highway-env applies
-    them (its ``configure`` is a silent dict update). Subclasses set ``ENV_ID`` and a
-    ``_check_config(full_config)`` staticmethod that raises ValueError naming the key."""
-
-    ENV_ID: str = ""
-
-    @classmethod
-    def check_config(cls, overrides: dict[str, Any]) -> None:
-        """Raise ValueError naming the key if ``overrides`` on the defaults cannot work."""
-        check_known_keys(overrides, cls.default_config(), cls.ENV_ID)
-        cls._check_config({**cls.default_config(), **overrides})
-
-    def configure(self, config: dict | None) -> None:
-        if config:  # checked before it is applied, so a rejected config changes nothing
-            check_known_keys(config, self.default_config(), self.ENV_ID)
-            self._check_config({**self.config, **config})
-        super().configure(config)

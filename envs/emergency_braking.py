@@ -20,19 +20,17 @@ with highway-fast-v0's. The episode ends on a crash or at ``duration``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
-from highway_env import utils
-from highway_env.envs.highway_env import HighwayEnvFast
 from highway_env.vehicle.behavior import IDMVehicle
 from highway_env.vehicle.kinematics import Vehicle
 
-from envs.drivers import CheckedConfig, check_number, check_range
-from envs.work_zone import BEHIND_SHARE, spawn_positions
+from envs.base import LaneforgeHighwayEnv
+from envs.checks import NON_NEGATIVE, POSITIVE, Number, Pair, Rule
+from envs.scene import TRAFFIC_LINE_UNUSED_KEYS, lane_of, place_ego, spawn_traffic, traffic_line
 
 ENV_ID = "laneforge/EmergencyBraking-v0"
-SPEED_LIMIT = 30.0  # [m/s]
 # Other traffic is kept out of the ego's lane from this far behind the ego to this far
 # beyond the leader [m], so that the hazard is the leader and not a random queue.
 LANE_CLEARANCE = 15.0
@@ -68,22 +66,24 @@ class BrakingVehicle(IDMVehicle):
             self.speed = 0.0
 
 
-class EmergencyBrakingEnv(CheckedConfig, HighwayEnvFast):
-    ENV_ID = ENV_ID
+class EmergencyBrakingEnv(LaneforgeHighwayEnv):
     """highway-fast-v0 with a leader that brakes hard to a stop (see the module docstring)."""
+
+    ENV_ID: ClassVar[str] = ENV_ID
+    UNUSED_KEYS: ClassVar[dict[str, str]] = {**LaneforgeHighwayEnv.UNUSED_KEYS, **TRAFFIC_LINE_UNUSED_KEYS}
+    RULES: ClassVar[dict[str, Rule]] = {
+        "lead_distance": Number(low=Vehicle.LENGTH, strict=True),  # [m]
+        "brake_time_range": Pair(NON_NEGATIVE),  # [s]
+        "brake_decel": POSITIVE,  # [m/s2]
+    }
 
     @classmethod
     def default_config(cls) -> dict[str, Any]:
         config = super().default_config()
-        # One ego, placed by this env; highway-env never uses lane_change_reward.
-        for key in ("controlled_vehicles", "ego_spacing", "lane_change_reward"):
-            config.pop(key)
         config.update({
-            "lanes_count": 3,
             "vehicles_count": 15,
             "vehicles_density": 0.8,  # sparser than highway-fast-v0 (1): a scripted evasive
             # policy passed ~75% of seeds at 0.8, ~60% at 1.0
-            "initial_lane_id": None,  # ego lane; None: random
             "ego_speed": 25.0,  # [m/s] initial speed of the ego and of the leader
             "lead_distance": 50.0,  # [m] leader ahead of the ego, centre to centre
             "brake_time_range": [2.0, 6.0],  # [s] when the leader starts braking
@@ -91,61 +91,36 @@ class EmergencyBrakingEnv(CheckedConfig, HighwayEnvFast):
         })
         return config
 
-    # ------------------------------------------------------------ config checks
-
-    @staticmethod
-    def _check_config(c: dict[str, Any]) -> None:
-        lanes = check_number(c, "lanes_count", low=1, integer=True)
-        check_number(c, "vehicles_count", low=0, integer=True)
-        check_number(c, "vehicles_density", low=0, strict_low=True)
-        if c["initial_lane_id"] is not None:
-            check_number(c, "initial_lane_id", low=0, high=lanes - 1, integer=True)
-        check_number(c, "ego_speed", low=0)
-        check_number(c, "lead_distance", low=Vehicle.LENGTH, strict_low=True)
-        check_range(c, "brake_time_range", low=0)
-        check_number(c, "brake_decel", low=0, strict_low=True)
-        check_number(c, "duration", low=0, strict_low=True)
-
     # ------------------------------------------------------------ scene
 
     def _create_vehicles(self) -> None:
         c, rng = self.config, self.np_random
         lanes = c["lanes_count"]
-        n_others = c["vehicles_count"]
-        xs = spawn_positions(rng, n_others + 1, lanes, c["vehicles_density"])
-        ego_slot = int(round(BEHIND_SHARE * n_others))
+        xs, ego_slot = traffic_line(self)
         ego_x = float(xs[ego_slot])
         ego_lane = c["initial_lane_id"] if c["initial_lane_id"] is not None else int(rng.integers(lanes))
-        lane = self.road.network.get_lane(("0", "1", ego_lane))
-        ego = self.action_type.vehicle_class(self.road, lane.position(ego_x, 0), lane.heading_at(ego_x),
-                                             c["ego_speed"])
-        self.controlled_vehicles = [ego]
-        self.road.vehicles.append(ego)
-
+        place_ego(self, ego_lane, ego_x, c["ego_speed"])
         lead_x = ego_x + c["lead_distance"]
+        self._add_leader(ego_lane, lead_x)
+        other_lanes = [i for i in range(lanes) if i != ego_lane]
+
+        def reroute(lane_id: int, x: float) -> int | None:
+            if lane_id != ego_lane or not ego_x - LANE_CLEARANCE <= x <= lead_x + LANE_CLEARANCE:
+                return lane_id
+            # (a one-lane road: no room beside the hazard)
+            return int(rng.choice(other_lanes)) if other_lanes else None
+
+        spawn_traffic(self, xs, ego_slot, reroute, check_collisions=False)  # as highway-fast-v0
+
+    def _add_leader(self, lane_id: int, x: float) -> None:
+        c = self.config
+        lane = lane_of(self, lane_id)
         t_lo, t_hi = c["brake_time_range"]
-        self.leader = BrakingVehicle(self.road, lane.position(lead_x, 0), lane.heading_at(lead_x),
-                                     c["ego_speed"], brake_time=float(rng.uniform(t_lo, t_hi)),
+        self.leader = BrakingVehicle(self.road, lane.position(x, 0), lane.heading_at(x), c["ego_speed"],
+                                     brake_time=float(self.np_random.uniform(t_lo, t_hi)),
                                      brake_decel=c["brake_decel"])
         self.leader.target_speed = c["ego_speed"]
         self.road.vehicles.append(self.leader)
-
-        vehicle_type = utils.class_from_path(c["other_vehicles_type"])
-        other_lanes = [i for i in range(lanes) if i != ego_lane]
-        for slot, x in enumerate(xs):
-            if slot == ego_slot:
-                continue
-            lane_id = int(rng.integers(lanes))
-            if lane_id == ego_lane and ego_x - LANE_CLEARANCE <= x <= lead_x + LANE_CLEARANCE:
-                if not other_lanes:
-                    continue  # a one-lane road: no room beside the hazard
-                lane_id = int(rng.choice(other_lanes))
-            other_lane = self.road.network.get_lane(("0", "1", lane_id))
-            speed = rng.uniform(0.7 * SPEED_LIMIT, 0.8 * SPEED_LIMIT)
-            vehicle = vehicle_type(self.road, other_lane.position(x, 0), other_lane.heading_at(x), speed)
-            vehicle.randomize_behavior()
-            vehicle.check_collisions = False  # as highway-fast-v0: only the ego checks
-            self.road.vehicles.append(vehicle)
 
     # ------------------------------------------------------------ info
 

@@ -2,8 +2,10 @@
 
 highway-env ignores misspelt config keys silently (``configure`` is a plain dict update), so
 the keys are checked here against the env class's ``default_config()`` and the nested
-observation/action keys against their types' constructors. Where highway-env takes a dotted
-import path (``other_vehicles_type``) the config takes a name from :data:`DRIVER_TYPES`.
+observation/action keys against their types' constructors; laneforge's own envs also check
+their values (:mod:`envs.base`). Where highway-env takes a dotted import path
+(``other_vehicles_type``) the config takes a name from :data:`DRIVER_TYPES`. Every error is an
+:class:`EnvConfigError` whose one line starts with the key (``env.config.zone_length: ...``).
 """
 
 from __future__ import annotations
@@ -23,14 +25,9 @@ from highway_env.envs.intersection_env import IntersectionEnv
 from highway_env.utils import class_from_path
 
 import envs  # noqa: F401  (registers the laneforge/ ids)
+from envs.checks import EnvConfigError, check_keys, config_error, within
 from envs.drivers import DRIVER_CLASS_PATHS
-from envs.suggest import did_you_mean as _suggest
-
-
-class EnvConfigError(ValueError):
-    """An env id or env parameter that cannot work; the message names the key."""
-
-
+from envs.suggest import did_you_mean
 
 # Other drivers by name -> highway-env class path. Config never holds an import path.
 DRIVER_TYPES: dict[str, str] = {
@@ -70,10 +67,9 @@ def registered_ids() -> list[str]:
 
 def check_env_id(env_id: str, key: str = "env.id") -> None:
     if env_id not in gym.registry:
-        raise EnvConfigError(
-            f"{key}: unknown environment '{env_id}'{_suggest(env_id, gym.registry)}; "
-            "see `python -c \"import gymnasium, envs; print(list(gymnasium.registry))\"` for the ids"
-        )
+        raise config_error(key, f"unknown environment '{env_id}'{did_you_mean(env_id, gym.registry)}; "
+                                "see `python -c \"import gymnasium, envs; print(list(gymnasium.registry))\"` "
+                                "for the ids")
 
 
 def newer_version(env_id: str) -> str | None:
@@ -118,54 +114,59 @@ def _constructor_params(cls: type) -> set[str]:
 
 def _check_typed_section(section: Any, types: Mapping[str, type], key: str, default_type: str) -> None:
     if not isinstance(section, Mapping):
-        raise EnvConfigError(f"{key}: expected a mapping with a 'type' key, got {section!r}")
+        raise config_error(key, "must be a mapping with a 'type' key", section)
     type_name = section.get("type", default_type)
     if not isinstance(type_name, str) or type_name not in types:
-        raise EnvConfigError(
-            f"{key}.type: unknown type '{type_name}'{_suggest(type_name, types)}; "
-            f"valid: {', '.join(types)}"
-        )
+        raise config_error(f"{key}.type", f"unknown type '{type_name}'{did_you_mean(type_name, types)}; "
+                                          f"valid: {', '.join(types)}")
     if type_name in ("MultiAgentObservation", "TupleObservation", "MultiAgentAction"):
         return  # nested configs: their inner sections are checked when highway-env builds them
-    allowed = _constructor_params(types[type_name]) | {"type"}
+    allowed = sorted(_constructor_params(types[type_name]) | {"type"})
     for name in section:
         if name not in allowed:
-            raise EnvConfigError(
-                f"{key}.{name}: unknown parameter for {type_name}{_suggest(name, allowed)}; "
-                f"valid: {', '.join(sorted(allowed))}"
-            )
+            raise config_error(f"{key}.{name}", f"unknown parameter for {type_name}"
+                                                f"{did_you_mean(name, allowed)}; valid: {', '.join(allowed)}")
+
+
+def _check_driver_name(name: Any, key: str) -> None:
+    if not isinstance(name, str) or name not in DRIVER_TYPES:
+        raise config_error(key, f"unknown driver type '{name}'{did_you_mean(name, DRIVER_TYPES)}; "
+                                f"use a name, one of: {', '.join(DRIVER_TYPES)} (import paths are not accepted)")
 
 
 def check_env_config(env_id: str, config: Mapping[str, Any], key: str = "env.config") -> None:
-    """Raise :class:`EnvConfigError` naming the first key highway-env would silently ignore."""
+    """Raise :class:`EnvConfigError` naming the first key highway-env would silently ignore,
+    and, for envs that check their values (laneforge's scenarios), the first bad value."""
     check_env_id(env_id)
     defaults = default_env_config(env_id)
     if defaults is None:
         if config:
-            raise EnvConfigError(
-                f"{key}: '{env_id}' takes no config dict (it is not a highway-env style env); "
-                "remove the env.config section"
-            )
+            raise config_error(key, f"'{env_id}' takes no config dict (it is not a highway-env style env); "
+                                    "remove the env.config section")
         return
-    for name, value in config.items():
-        if name not in defaults:
-            raise EnvConfigError(
-                f"{key}.{name}: unknown key for {env_id}{_suggest(name, defaults)}; "
-                f"valid keys: {', '.join(sorted(defaults))}"
-            )
-    if "observation" in config:
-        _check_typed_section(config["observation"], OBSERVATION_TYPES, f"{key}.observation",
-                             defaults["observation"].get("type", ""))
-    if "action" in config:
-        _check_typed_section(config["action"], ACTION_TYPES, f"{key}.action",
-                             defaults["action"].get("type", ""))
+    cls = env_class(env_id)
+    check_keys(config, defaults, env_id, prefix=f"{key}.", unused=getattr(cls, "UNUSED_KEYS", None))
+    for section, types in (("observation", OBSERVATION_TYPES), ("action", ACTION_TYPES)):
+        if section in config:
+            _check_typed_section(config[section], types, f"{key}.{section}", defaults[section].get("type", ""))
     if "other_vehicles_type" in config:
-        name = config["other_vehicles_type"]
-        if not isinstance(name, str) or name not in DRIVER_TYPES:
-            raise EnvConfigError(
-                f"{key}.other_vehicles_type: unknown driver type '{name}'{_suggest(name, DRIVER_TYPES)}; "
-                f"use a name, one of: {', '.join(DRIVER_TYPES)} (import paths are not accepted)"
-            )
+        _check_driver_name(config["other_vehicles_type"], f"{key}.other_vehicles_type")
+    if hasattr(cls, "check_config"):  # laneforge's envs check their values too
+        try:
+            cls.check_config(config)
+        except EnvConfigError as exc:
+            raise within(key, exc) from exc
+
+
+@contextmanager
+def _rejected_config(env_id: str) -> Iterator[None]:
+    """Errors raised while an env is built blame its config: the env's own checks name the key."""
+    try:
+        yield
+    except EnvConfigError as exc:
+        raise within("env.config", exc) from exc
+    except (ValueError, TypeError, KeyError) as exc:
+        raise EnvConfigError(f"env.config: {env_id} rejected its config: {exc}") from exc
 
 
 def to_highway_config(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -197,15 +198,12 @@ def make_env(
     if max_episode_steps is not None:
         kwargs["max_episode_steps"] = max_episode_steps
     traffic = TrafficClassIsolation.written_class(env_class(env_id), kwargs.get("config", {}))
-    try:
-        # highway-env's constructor already resets once: its class writes are contained from here
-        with warnings.catch_warnings(), TrafficClassIsolation.contained(traffic) as own:
-            # gymnasium warns that some highway-env ids are out of date; the CLI says so once
-            # (see newer_version) instead of on every env construction.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            env = gym.make(env_id, **kwargs)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise EnvConfigError(f"env.config: {env_id} rejected its config: {exc}") from exc
+    # highway-env's constructor already resets once: its class writes are contained from here
+    with _rejected_config(env_id), warnings.catch_warnings(), TrafficClassIsolation.contained(traffic) as own:
+        # gymnasium warns that some highway-env ids are out of date; the CLI says so once
+        # (see newer_version) instead of on every env construction.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        env = gym.make(env_id, **kwargs)
     return env if traffic is None else TrafficClassIsolation(env, traffic, own)
 
 
@@ -301,7 +299,5 @@ def make_batched_vec_env(env_id: str, n_envs: int, config: Mapping[str, Any] | N
 
     config = dict(config or {})
     check_env_config(env_id, config)
-    try:
+    with _rejected_config(env_id):
         return make_sb3_vec_env(n_envs, config, seed, max_episode_steps=max_episode_steps)
-    except (ValueError, TypeError) as exc:
-        raise EnvConfigError(f"env.config: {env_id} rejected its config: {exc}") from exc

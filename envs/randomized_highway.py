@@ -30,56 +30,64 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
-from highway_env.envs.highway_env import HighwayEnvFast
-from highway_env.road.road import Road, RoadNetwork
 from highway_env.vehicle.behavior import IDMVehicle
 from highway_env.vehicle.kinematics import Vehicle
 
-from envs.drivers import (
-    CheckedConfig,
-    IDMParams,
-    apply_params,
-    check_number,
-    check_range,
-    driver_profile,
-)
+from envs.base import LaneforgeHighwayEnv
+from envs.checks import POSITIVE, Number, Pair, Rule, config_error
+from envs.drivers import IDMParams, apply_params, driver_profile
+from envs.scene import add_ego, straight_road
 
 ENV_ID = "laneforge/RandomizedHighway-v0"
-SPEED_LIMIT = 30.0  # [m/s] highway-env's highway; IDM desired speeds are capped at it
 DESIRED_SPEED_SPREAD = 1.5  # [m/s] per-vehicle offset around the sampled desired speed
-
-# Range keys -> (lowest allowed value, strictly above it, integer, upper bound).
-_RANGES: dict[str, tuple[float, bool, bool, float | None]] = {
-    "lanes_count_range": (1, False, True, None),
-    "vehicles_density_range": (0, True, False, None),
-    "desired_speed_range": (0, True, False, None),
-    "time_headway_range": (0, True, False, None),
-    "politeness_range": (0, False, False, 1),
-    "comfort_acc_max_range": (0, True, False, None),
-    "comfort_decel_range": (0, True, False, None),
-    "initial_speed_range": (0, False, False, Vehicle.MAX_SPEED),
-    "ego_speed_range": (0, False, False, Vehicle.MAX_SPEED),
-}
-# highway-fast-v0 keys that the sampled scenario replaces (kept out of the config so that
-# setting them is an error rather than silently ignored).
-_REPLACED = ("lanes_count", "vehicles_density", "other_vehicles_type", "initial_lane_id",
-             "controlled_vehicles", "lane_change_reward")  # highway-env never uses the last one
+SPEED = Number(low=0, high=Vehicle.MAX_SPEED)  # [m/s]
 
 
-class RandomizedHighwayEnv(CheckedConfig, HighwayEnvFast):
-    ENV_ID = ENV_ID
+def check_driver_shares(key: str, value: Any, config: Mapping[str, Any]) -> None:
+    """A rule: driver type -> [min, max] share of the traffic, the maximum shares adding up to <= 1."""
+    if not isinstance(value, Mapping):
+        raise config_error(key, "must be a mapping of driver type -> [min, max]", value)
+    for name, pair in value.items():
+        driver_profile(name, key=f"{key}.{name}")
+        if name == "normal":
+            raise config_error(f"{key}.normal", "'normal' is the remainder of the traffic; list only the other types")
+        Pair(Number(low=0, high=1))(f"{key}.{name}", pair)
+    if sum(hi for _, hi in value.values()) > 1:
+        raise config_error(key, "the maximum shares add up to more than 1", dict(value))
+
+
+class RandomizedHighwayEnv(LaneforgeHighwayEnv):
     """highway-fast-v0 with traffic sampled from configured ranges (see the module docstring)."""
+
+    ENV_ID: ClassVar[str] = ENV_ID
+    UNUSED_KEYS: ClassVar[dict[str, str]] = {  # highway-fast-v0 keys the sampled scenario replaces
+        **LaneforgeHighwayEnv.UNUSED_KEYS,
+        "lanes_count": "it is sampled from lanes_count_range",
+        "vehicles_density": "it is sampled from vehicles_density_range",
+        "other_vehicles_type": "the traffic is IDM drivers of the driver_shares types",
+        "initial_lane_id": "the ego's lane is random",
+    }
+    RULES: ClassVar[dict[str, Rule]] = {
+        "lanes_count_range": Pair(Number(low=1, integer=True)),
+        "vehicles_density_range": Pair(POSITIVE),
+        "desired_speed_range": Pair(POSITIVE),
+        "time_headway_range": Pair(POSITIVE),
+        "politeness_range": Pair(Number(low=0, high=1)),
+        "comfort_acc_max_range": Pair(POSITIVE),
+        "comfort_decel_range": Pair(POSITIVE),
+        "driver_shares": check_driver_shares,
+        "initial_speed_range": Pair(SPEED),
+        "ego_speed_range": Pair(SPEED),
+    }
 
     scenario: dict[str, Any]
 
     @classmethod
     def default_config(cls) -> dict[str, Any]:
         config = super().default_config()
-        for key in _REPLACED:
-            config.pop(key)
         config.update({
             "lanes_count_range": [2, 4],  # integers, both ends included
             "vehicles_density_range": [0.8, 1.5],  # > 0; highway-fast-v0 uses 1
@@ -96,26 +104,6 @@ class RandomizedHighwayEnv(CheckedConfig, HighwayEnvFast):
             "ego_speed_range": [25.0, 25.0],  # [m/s] the ego (highway-fast-v0: 25)
         })
         return config
-
-    # ------------------------------------------------------------ config checks
-
-    @staticmethod
-    def _check_config(c: dict[str, Any]) -> None:
-        for key, (low, strict, integer, high) in _RANGES.items():
-            check_range(c, key, low=low, strict_low=strict, integer=integer, high=high)
-        shares = c["driver_shares"]
-        if not isinstance(shares, Mapping):
-            raise ValueError(f"driver_shares: expected a mapping of driver type -> [min, max], got {shares!r}")
-        for name in shares:
-            driver_profile(name, key=f"driver_shares.{name}")
-            if name == "normal":
-                raise ValueError("driver_shares.normal: 'normal' is the remainder of the traffic; "
-                                 "list only the other types")
-            check_range(shares, name, low=0, high=1)
-        if sum(hi for _, hi in shares.values()) > 1:
-            raise ValueError("driver_shares: the maximum shares add up to more than 1")
-        check_number(c, "vehicles_count", low=0, integer=True)
-        check_number(c, "duration", low=0, strict_low=True)
 
     # ------------------------------------------------------------ sampling
 
@@ -143,34 +131,19 @@ class RandomizedHighwayEnv(CheckedConfig, HighwayEnvFast):
 
     def _reset(self) -> None:
         self.scenario = self.sample_scenario()
-        self._create_road()
-        self._create_vehicles()
+        super()._reset()
 
     def _create_road(self) -> None:
-        self.road = Road(
-            network=RoadNetwork.straight_road_network(self.scenario["lanes_count"], speed_limit=SPEED_LIMIT),
-            np_random=self.np_random,
-            record_history=self.config["show_trajectories"],
-            neighbour_vehicles_connected_lanes=self.config["neighbour_vehicles_connected_lanes"],
-        )
+        self.road = straight_road(self, self.scenario["lanes_count"])
 
     def _create_vehicles(self) -> None:
         """highway-fast-v0's spawn procedure, with sampled speeds, types and parameters."""
         s, c, rng = self.scenario, self.config, self.np_random
         ego_speed = float(rng.uniform(*c["ego_speed_range"]))
         vehicle = Vehicle.create_random(self.road, speed=ego_speed, spacing=c["ego_spacing"])
-        ego = self.action_type.vehicle_class(self.road, vehicle.position, vehicle.heading, vehicle.speed)
-        self.controlled_vehicles = [ego]
-        self.road.vehicles.append(ego)
-
-        base = IDMParams(desired_speed=s["desired_speed"], time_headway=s["time_headway"],
-                         politeness=s["politeness"], comfort_acc_max=s["comfort_acc_max"],
-                         comfort_decel=s["comfort_decel"],
-                         lane_change_min_acc_gain=IDMVehicle.LANE_CHANGE_MIN_ACC_GAIN)
+        add_ego(self, vehicle.position, vehicle.heading, vehicle.speed)
         names = ["normal", *sorted(c["driver_shares"])]
-        shares = np.array([s[f"share_{n}"] for n in names[1:]])
-        probs = np.concatenate([[max(0.0, 1.0 - shares.sum())], shares])
-        probs = probs / probs.sum() if probs.sum() > 0 else np.eye(len(names))[0]
+        probs = self._type_probabilities(names)
         counts = dict.fromkeys(names, 0)
         speeds = []
         for _ in range(c["vehicles_count"]):
@@ -178,11 +151,7 @@ class RandomizedHighwayEnv(CheckedConfig, HighwayEnvFast):
             vehicle = IDMVehicle.create_random(self.road, speed=speed, spacing=1 / s["vehicles_density"])
             vehicle.randomize_behavior()
             name = names[int(rng.choice(len(names), p=probs))]
-            params = driver_profile(name).apply(base)
-            jitter = float(rng.uniform(-DESIRED_SPEED_SPREAD, DESIRED_SPEED_SPREAD))
-            speed_factor = params.desired_speed / base.desired_speed
-            params = replace(params, desired_speed=(base.desired_speed + jitter) * speed_factor)
-            apply_params(vehicle, params)
+            apply_params(vehicle, self._driver_params(name))
             vehicle.check_collisions = False  # as highway-fast-v0: only the ego checks
             counts[name] += 1
             speeds.append(speed)
@@ -191,6 +160,24 @@ class RandomizedHighwayEnv(CheckedConfig, HighwayEnvFast):
         if speeds:  # (no other vehicles: no other speeds to report)
             s["initial_speed_min"], s["initial_speed_max"] = min(speeds), max(speeds)
         s.update({f"count_{n}": k for n, k in counts.items()})
+
+    def _type_probabilities(self, names: list[str]) -> np.ndarray:
+        """Probability of each driver type (``names[0]`` is "normal", the remainder)."""
+        shares = np.array([self.scenario[f"share_{n}"] for n in names[1:]])
+        probs = np.concatenate([[max(0.0, 1.0 - shares.sum())], shares])
+        return probs / probs.sum() if probs.sum() > 0 else np.eye(len(names))[0]
+
+    def _driver_params(self, name: str) -> IDMParams:
+        """The sampled base driver with type ``name``'s factors and a desired speed jitter of its own."""
+        s = self.scenario
+        base = IDMParams(desired_speed=s["desired_speed"], time_headway=s["time_headway"],
+                         politeness=s["politeness"], comfort_acc_max=s["comfort_acc_max"],
+                         comfort_decel=s["comfort_decel"],
+                         lane_change_min_acc_gain=IDMVehicle.LANE_CHANGE_MIN_ACC_GAIN)
+        params = driver_profile(name).apply(base)
+        jitter = float(self.np_random.uniform(-DESIRED_SPEED_SPREAD, DESIRED_SPEED_SPREAD))
+        speed_factor = params.desired_speed / base.desired_speed
+        return replace(params, desired_speed=(base.desired_speed + jitter) * speed_factor)
 
     def _info(self, obs, action=None) -> dict[str, Any]:
         info = super()._info(obs, action)

@@ -11,8 +11,8 @@ A suite file (``configs/suites/*.yaml``) is data only::
         env_config: {vehicles_density: 2.0}   # overrides of the env's default_config()
 
 :func:`load_suite` checks everything it can without building an env: unknown keys, types,
-duplicate names, the env id, every ``env_config`` key (``envs.factory.check_env_config``),
-and, for envs whose class offers ``check_config`` (the laneforge envs), the values. A bad
+duplicate names, the env id, every ``env_config`` key and, for laneforge's envs, every value
+(``envs.factory.check_env_config``). A bad
 file raises :class:`SuiteError` (a ``ValueError``) naming the file and the key path.
 """
 
@@ -26,8 +26,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from envs.drivers import suggest
-from envs.factory import EnvConfigError, check_env_config, env_class
+from envs.factory import EnvConfigError, check_env_config
+from envs.suggest import did_you_mean
 from envs.yamlfile import read_yaml_file
 
 SPLITS = ("seen", "unseen")
@@ -77,7 +77,8 @@ class Suite:
         for s in self.scenarios:
             if s.name == name:
                 return s
-        raise ValueError(f"scenario: no scenario '{name}' in suite '{self.name}'{suggest(name, self.names())}; "
+        raise ValueError(f"scenario: no scenario '{name}' in suite '{self.name}'"
+                         f"{did_you_mean(name, self.names())}; "
                          f"valid: {', '.join(self.names())}")
 
 
@@ -128,7 +129,7 @@ def _format(exc: ValidationError, source: str) -> str:
     path = _loc(loc)
     if err["type"] == "extra_forbidden":
         model = _ScenarioModel if "scenarios" in loc[:1] else _SuiteModel
-        return f"{source}: {path}: unknown key{suggest(loc[-1], model.model_fields)}; " \
+        return f"{source}: {path}: unknown key{did_you_mean(loc[-1], model.model_fields)}; " \
                f"valid keys: {', '.join(model.model_fields)}"
     if err["type"] == "missing":
         return f"{source}: {path}: missing required key"
@@ -140,18 +141,6 @@ def _format(exc: ValidationError, source: str) -> str:
 
 
 # ---------------------------------------------------------------- loading
-
-
-def check_scenario_config(env_id: str, env_config: Mapping[str, Any], key: str) -> None:
-    """Check an env id and its overrides without building the env (EnvConfigError on failure)."""
-    check_env_config(env_id, env_config, key=key)
-    cls = env_class(env_id)
-    checker = getattr(cls, "check_config", None)
-    if checker is not None:
-        try:
-            checker(env_config)
-        except ValueError as exc:
-            raise EnvConfigError(f"{key}.{exc}") from exc
 
 
 def parse_suite(data: Any, source: str = "suite", default_name: str = "suite") -> Suite:
@@ -170,7 +159,7 @@ def parse_suite(data: Any, source: str = "suite", default_name: str = "suite") -
             raise SuiteError(f"{source}: {key}.name: duplicate scenario name '{sc.name}'")
         seen_names.add(sc.name)
         try:
-            check_scenario_config(sc.env_id, sc.env_config, key=f"{key}.env_config")
+            check_env_config(sc.env_id, sc.env_config, key=f"{key}.env_config")
         except EnvConfigError as exc:
             msg = str(exc)
             if msg.startswith("env.id"):

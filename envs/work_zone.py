@@ -15,27 +15,28 @@ Reward terms (``info["rewards"]``, each weighted by the config key of the same n
 clears the last cone without a crash). The reward is their weighted sum, not normalized.
 The episode terminates on a crash or once the zone is passed, and is truncated at
 ``duration``. ``info["success"]`` is True once the zone was passed without a collision.
+
+Everything else (observation, action, frequencies, lanes, duration, reward speed range) is
+highway-fast-v0's: the class subclasses it through :class:`envs.base.LaneforgeHighwayEnv`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 from highway_env import utils
-from highway_env.envs.common.abstract import AbstractEnv
 from highway_env.envs.common.action import Action
-from highway_env.road.road import Road, RoadNetwork
 from highway_env.vehicle.objects import Obstacle
 
-from envs.drivers import CheckedConfig, check_number, check_range
+from envs.base import LaneforgeHighwayEnv
+from envs.checks import COUNT, POSITIVE, Number, Rule, config_error, lane_index
+from envs.scene import TRAFFIC_LINE_UNUSED_KEYS, lane_of, place_ego, spawn_traffic, traffic_line
 
 ENV_ID = "laneforge/WorkZone-v0"
-SPEED_LIMIT = 30.0  # [m/s], as highway-env's highway
 # Vehicles spawned on a closed lane this far before the zone are moved to an open lane [m].
 SPAWN_CLEARANCE = 40.0
-# Share of the traffic spawned behind the ego (the rest is ahead of it).
-BEHIND_SHARE = 0.25
 
 
 class Cone(Obstacle):
@@ -46,28 +47,50 @@ class Cone(Obstacle):
     WIDTH = 2.0
 
 
-def spawn_positions(np_random: np.random.Generator, count: int, lanes: int, density: float,
-                    first_x: float = 20.0) -> np.ndarray:
-    """Longitudinal positions [m] of ``count`` vehicles spawned one after another, spaced as
-    highway-env's ``Vehicle.create_random`` does for a mean speed of 22.5 m/s."""
-    offset = (12.0 + 22.5) * np.exp(-5 / 40 * lanes) / density
-    steps = offset * np_random.uniform(0.9, 1.1, size=count)
-    return first_x + np.cumsum(steps)
+def check_closed_lanes(key: str, value: Any, config: Mapping[str, Any]) -> None:
+    """A rule: a list of distinct lane indices that leaves at least one lane open."""
+    lanes = config["lanes_count"]
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise config_error(key, "must be a list of lane indices (0 = leftmost)", value)
+    for i, lane in enumerate(value):
+        COUNT(f"{key}[{i}]", lane)
+        if lane >= lanes:
+            raise config_error(key, f"lane {lane} does not exist (lanes_count is {lanes}: lanes 0 to "
+                                    f"{lanes - 1})", list(value))
+    if not value:
+        raise config_error(key, "close at least one lane (with none closed this is highway-fast-v0 "
+                                "with a finish line)", list(value))
+    if len(set(value)) != len(value):
+        raise config_error(key, "lists a lane twice", list(value))
+    if len(value) >= lanes:
+        raise config_error(key, f"closes every one of the {lanes} lanes; leave at least one open", list(value))
 
 
-class WorkZoneEnv(CheckedConfig, AbstractEnv):
-    ENV_ID = ENV_ID
+class WorkZoneEnv(LaneforgeHighwayEnv):
     """A highway with one or more lanes closed ahead by cones (see the module docstring)."""
+
+    ENV_ID: ClassVar[str] = ENV_ID
+    UNUSED_KEYS: ClassVar[dict[str, str]] = {
+        **LaneforgeHighwayEnv.UNUSED_KEYS,
+        **TRAFFIC_LINE_UNUSED_KEYS,
+        "initial_lane_id": "the ego's lane is ego_lane",
+        "right_lane_reward": "the reward terms are collision, high speed and zone passed",
+        "normalize_reward": "the reward is a weighted sum, not normalized",
+        "offroad_terminal": "the episode ends on a crash or once the zone is passed",
+    }
+    RULES: ClassVar[dict[str, Rule]] = {
+        "closed_lanes": check_closed_lanes,
+        "zone_start": POSITIVE,
+        "zone_length": POSITIVE,
+        "cone_spacing": POSITIVE,
+        "ego_lane": lane_index,
+        "zone_passed_reward": Number(),
+    }
 
     @classmethod
     def default_config(cls) -> dict[str, Any]:
         config = super().default_config()
         config.update({
-            "observation": {"type": "Kinematics"},
-            "action": {"type": "DiscreteMetaAction"},
-            "simulation_frequency": 5,  # [Hz] as highway-fast-v0
-            "policy_frequency": 1,  # [Hz]
-            "lanes_count": 3,
             "closed_lanes": [2],  # lane indices, 0 = leftmost; at least one lane stays open
             "zone_start": 200.0,  # [m] from the ego's start to the first cone
             "zone_length": 100.0,  # [m] from the first cone to the last
@@ -78,102 +101,39 @@ class WorkZoneEnv(CheckedConfig, AbstractEnv):
             "vehicles_density": 1.0,  # > 0; as highway-env's: higher is denser
             "ego_lane": None,  # None: a random closed lane; or a lane index
             "ego_speed": 25.0,  # [m/s] initial speed of the ego
-            "duration": 30,  # [s] time limit
+            # highway-fast-v0's values, written as floats as this env always has
             "collision_reward": -1.0,
-            "high_speed_reward": 0.4,
-            "zone_passed_reward": 1.0,
             "reward_speed_range": [20.0, 30.0],  # [m/s] forward speed mapped to [0, 1]
+            "zone_passed_reward": 1.0,
         })
         return config
 
-    # ------------------------------------------------------------ config checks
-
-    @staticmethod
-    def _check_config(c: dict[str, Any]) -> None:
-        lanes = check_number(c, "lanes_count", low=1, integer=True)
-        closed = c["closed_lanes"]
-        if isinstance(closed, (str, bytes)) or not isinstance(closed, (list, tuple)):
-            raise ValueError(f"closed_lanes: expected a list of lane indices, got {closed!r}")
-        for i, lane in enumerate(closed):
-            check_number({f"closed_lanes[{i}]": lane}, f"closed_lanes[{i}]", low=0, integer=True)
-            if lane >= lanes:
-                raise ValueError(f"closed_lanes: lane {lane} does not exist "
-                                 f"(lanes_count is {lanes}: lanes 0 to {lanes - 1})")
-        if not closed:
-            raise ValueError("closed_lanes: close at least one lane (with none closed this is "
-                             "highway-fast-v0 with a finish line)")
-        if len(set(closed)) != len(closed):
-            raise ValueError(f"closed_lanes: lists a lane twice: {list(closed)}")
-        if len(set(closed)) >= lanes:
-            raise ValueError(f"closed_lanes: closes every lane ({list(closed)} of {lanes}); "
-                             "leave at least one lane open")
-        check_number(c, "zone_start", low=0, strict_low=True)
-        check_number(c, "zone_length", low=0, strict_low=True)
-        check_number(c, "cone_spacing", low=0, strict_low=True)
-        check_number(c, "vehicles_count", low=0, integer=True)
-        check_number(c, "vehicles_density", low=0, strict_low=True)
-        if c["ego_lane"] is not None:
-            check_number(c, "ego_lane", low=0, high=lanes - 1, integer=True)
-        check_number(c, "ego_speed", low=0)
-        check_number(c, "duration", low=0, strict_low=True)
-        for key in ("collision_reward", "high_speed_reward", "zone_passed_reward"):
-            check_number(c, key)
-        lo, hi = check_range(c, "reward_speed_range")
-        if lo == hi:
-            raise ValueError(f"reward_speed_range: min and max are both {lo!r}; make max larger")
-
     # ------------------------------------------------------------ scene
 
-    def _reset(self) -> None:
-        self._create_road()
-        self._create_vehicles()
-
-    def _create_road(self) -> None:
-        self.road = Road(
-            network=RoadNetwork.straight_road_network(self.config["lanes_count"], speed_limit=SPEED_LIMIT),
-            np_random=self.np_random,
-            record_history=self.config["show_trajectories"],
-            neighbour_vehicles_connected_lanes=self.config["neighbour_vehicles_connected_lanes"],
-        )
-
     def _create_vehicles(self) -> None:
-        c = self.config
-        lanes = c["lanes_count"]
+        c, rng = self.config, self.np_random
         closed = sorted(set(c["closed_lanes"]))
-        open_lanes = [lane for lane in range(lanes) if lane not in closed]
-        rng = self.np_random
-        n_others = c["vehicles_count"]
-        xs = spawn_positions(rng, n_others + 1, lanes, c["vehicles_density"])
-        ego_slot = int(round(BEHIND_SHARE * n_others))
+        open_lanes = [lane for lane in range(c["lanes_count"]) if lane not in closed]
+        xs, ego_slot = traffic_line(self)
         ego_x = float(xs[ego_slot])
         self.zone_begin = ego_x + c["zone_start"]
         self.zone_end = self.zone_begin + c["zone_length"]
-
         ego_lane = c["ego_lane"] if c["ego_lane"] is not None else int(rng.choice(closed))
-        lane = self.road.network.get_lane(("0", "1", ego_lane))
-        ego = self.action_type.vehicle_class(self.road, lane.position(ego_x, 0), lane.heading_at(ego_x),
-                                             c["ego_speed"])
-        self.controlled_vehicles = [ego]
-        self.road.vehicles.append(ego)
+        place_ego(self, ego_lane, ego_x, c["ego_speed"])
 
-        vehicle_type = utils.class_from_path(c["other_vehicles_type"])
-        for slot, x in enumerate(xs):
-            if slot == ego_slot:
-                continue
-            lane_id = int(rng.integers(lanes))
-            if lane_id in closed and self.zone_begin - SPAWN_CLEARANCE <= x <= self.zone_end + Cone.LENGTH:
-                lane_id = int(rng.choice(open_lanes))
-            lane = self.road.network.get_lane(("0", "1", lane_id))
-            speed = rng.uniform(0.7 * SPEED_LIMIT, 0.8 * SPEED_LIMIT)
-            vehicle = vehicle_type(self.road, lane.position(x, 0), lane.heading_at(x), speed)
-            vehicle.randomize_behavior()
-            self.road.vehicles.append(vehicle)
+        def reroute(lane_id: int, x: float) -> int:
+            in_zone = self.zone_begin - SPAWN_CLEARANCE <= x <= self.zone_end + Cone.LENGTH
+            return int(rng.choice(open_lanes)) if lane_id in closed and in_zone else lane_id
 
-        n_cones = int(np.floor(c["zone_length"] / c["cone_spacing"])) + 1
+        spawn_traffic(self, xs, ego_slot, reroute)
+        self._place_cones(closed)
+
+    def _place_cones(self, closed: list[int]) -> None:
+        spacing, length = self.config["cone_spacing"], self.config["zone_length"]
         for lane_id in closed:
-            lane = self.road.network.get_lane(("0", "1", lane_id))
-            for k in range(n_cones):
-                x = self.zone_begin + min(k * c["cone_spacing"], c["zone_length"])
+            lane = lane_of(self, lane_id)
+            for k in range(int(np.floor(length / spacing)) + 1):
+                x = self.zone_begin + min(k * spacing, length)
                 self.road.objects.append(Cone(self.road, lane.position(x, 0), lane.heading_at(x)))
 
     # ------------------------------------------------------------ reward and end
@@ -198,9 +158,6 @@ class WorkZoneEnv(CheckedConfig, AbstractEnv):
 
     def _is_terminated(self) -> bool:
         return bool(self.vehicle.crashed or self.zone_passed)
-
-    def _is_truncated(self) -> bool:
-        return bool(self.time >= self.config["duration"])
 
     def _info(self, obs, action: Action | None = None) -> dict[str, Any]:
         info = super()._info(obs, action)

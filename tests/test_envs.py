@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing as mp
+import sys
 import warnings
 
 import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
+from highway_env.envs.highway_env import HighwayEnvFast
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import envs
+from envs.checks import EnvConfigError
 from envs.drivers import DRIVER_CLASS_PATHS, DRIVER_PROFILES, HIGHWAY_ENV_IDM
 from envs.emergency_braking import EmergencyBrakingEnv
 from envs.factory import make_env
@@ -334,17 +338,43 @@ BAD = [
     ("laneforge/EmergencyBraking-v0", {"brake_time_range": [5.0, 1.0]}, "brake_time_range"),
     ("laneforge/EmergencyBraking-v0", {"brake_decel": 0}, "brake_decel"),
     ("laneforge/EmergencyBraking-v0", {"initial_lane_id": 3}, "initial_lane_id"),
+    ("laneforge/EmergencyBraking-v0", {"reward_speed_range": [25, 25]}, "reward_speed_range"),
+    # inherited highway-env keys an env does not honour
+    ("laneforge/WorkZone-v0", {"ego_spacing": 2}, "ego_spacing"),
+    ("laneforge/WorkZone-v0", {"normalize_reward": False}, "normalize_reward"),
+    ("laneforge/WorkZone-v0", {"initial_lane_id": 1}, "initial_lane_id"),
+    ("laneforge/EmergencyBraking-v0", {"controlled_vehicles": 2}, "controlled_vehicles"),
+    ("laneforge/RandomizedHighway-v0", {"other_vehicles_type": "idm"}, "other_vehicles_type"),
 ]
+CLASSES = {"laneforge/WorkZone-v0": WorkZoneEnv, "laneforge/RandomizedHighway-v0": RandomizedHighwayEnv,
+           "laneforge/EmergencyBraking-v0": EmergencyBrakingEnv}
 
 
 @pytest.mark.parametrize("env_id, config, key", BAD, ids=[f"{e.split('/')[1]}-{k}" for e, _, k in BAD])
-def test_bad_parameters_raise_value_error_naming_the_key(env_id, config, key):
-    with pytest.raises(ValueError, match=key.replace("[", r"\[").replace("]", r"\]")):
+def test_bad_parameters_raise_one_line_naming_the_key(env_id, config, key):
+    with pytest.raises(EnvConfigError) as built:
         make_env(env_id, config)
-    cls = {"laneforge/WorkZone-v0": WorkZoneEnv, "laneforge/RandomizedHighway-v0": RandomizedHighwayEnv,
-           "laneforge/EmergencyBraking-v0": EmergencyBrakingEnv}[env_id]
-    with pytest.raises(ValueError, match=key.replace("[", r"\[").replace("]", r"\]")):
-        cls.check_config(config)  # the same check without building (used by envs.suites)
+    message = str(built.value)
+    assert "\n" not in message and message.startswith("env.config.") and key in message.split(":")[0]
+    with pytest.raises(EnvConfigError) as checked:
+        CLASSES[env_id].check_config(config)  # the same check without building (used by envs.suites)
+    assert f"env.config.{checked.value}" == message
+    assert isinstance(checked.value, ValueError)
+
+
+def test_unused_inherited_key_says_why():
+    with pytest.raises(EnvConfigError) as err:
+        make_env("laneforge/WorkZone-v0", {"ego_spacing": 2})
+    assert str(err.value) == ("env.config.ego_spacing: laneforge/WorkZone-v0 does not use this highway-env key "
+                              "(the ego starts in the traffic line, a quarter of it behind); remove it")
+    for cls in CLASSES.values():
+        assert not set(cls.UNUSED_KEYS) & set(cls.default_config())
+
+
+def test_message_format():
+    with pytest.raises(EnvConfigError) as err:
+        make_env("laneforge/WorkZone-v0", {"zone_length": -5})
+    assert str(err.value) == "env.config.zone_length: must be > 0 (got -5)"
 
 
 def test_bad_config_through_reset_options_is_rejected_too():
@@ -352,6 +382,93 @@ def test_bad_config_through_reset_options_is_rejected_too():
     with pytest.raises(ValueError, match="closed_lanes"):
         env.reset(options={"config": {"closed_lanes": [7]}})
     assert env.config["closed_lanes"] == [2]  # the rejected value was not applied
+
+
+EDITS = [
+    ("laneforge/WorkZone-v0", "zone_length", -5),
+    ("laneforge/WorkZone-v0", "lanes_count", 2),  # closed_lanes [2] no longer exists
+    ("laneforge/WorkZone-v0", "zone_lenght", 50.0),  # a misspelt key
+    ("laneforge/RandomizedHighway-v0", "lanes_count_range", [0, 2]),
+    ("laneforge/RandomizedHighway-v0", "lanes_count", 5),  # sampled: not honoured
+    ("laneforge/EmergencyBraking-v0", "brake_decel", 0),
+]
+
+
+@pytest.mark.parametrize("env_id, key, value", EDITS, ids=[f"{e.split('/')[1]}-{k}" for e, k, _ in EDITS])
+def test_config_edited_between_resets_is_checked_at_reset(env_id, key, value):
+    """highway-env's documented pattern: env.unwrapped.config[key] = value; env.reset()."""
+    env = make_env(env_id, SMALL)
+    env.reset(seed=0)
+    env.unwrapped.config[key] = value
+    with pytest.raises(EnvConfigError) as at_reset:
+        env.reset(seed=0)
+    with pytest.raises(EnvConfigError) as at_construction:
+        CLASSES[env_id](config={**SMALL, key: value})
+    assert str(at_reset.value) == str(at_construction.value)
+    assert "\n" not in str(at_reset.value)
+    defaults = CLASSES[env_id].default_config()
+    if key in defaults:
+        env.unwrapped.config[key] = defaults[key]
+    else:
+        del env.unwrapped.config[key]
+    env.reset(seed=0)  # fixed again: resets as before
+
+
+def test_valid_edit_between_resets_applies():
+    env = make_env("laneforge/WorkZone-v0", SMALL)
+    env.reset(seed=0)
+    env.unwrapped.config["lanes_count"] = 5
+    env.reset(seed=0)
+    assert len(env.unwrapped.road.network.lanes_list()) == 5
+
+
+# ---------------------------------------------------------------- inheritance and documentation
+
+
+@pytest.mark.parametrize("cls", list(CLASSES.values()), ids=list(CLASSES))
+def test_envs_inherit_highway_fast_and_override_only_what_differs(cls):
+    assert issubclass(cls, HighwayEnvFast)
+    inherited = HighwayEnvFast.default_config()
+    config = cls.default_config()
+    assert set(inherited) - set(config) == set(cls.UNUSED_KEYS)
+    assert "SPEED_LIMIT" not in vars(sys.modules[cls.__module__]), "one speed limit: envs.scene.SPEED_LIMIT"
+
+
+README_DEFAULTS = {  # README's Environments table (values and their types)
+    "laneforge/WorkZone-v0": {
+        "closed_lanes": [2], "zone_start": 200.0, "zone_length": 100.0, "cone_spacing": 20.0, "vehicles_count": 15,
+        "vehicles_density": 1.0, "ego_lane": None, "ego_speed": 25.0, "duration": 30, "lanes_count": 3,
+        "simulation_frequency": 5, "collision_reward": -1.0, "high_speed_reward": 0.4, "zone_passed_reward": 1.0,
+        "reward_speed_range": [20.0, 30.0],
+    },
+    "laneforge/RandomizedHighway-v0": {
+        "lanes_count_range": [2, 4], "vehicles_density_range": [0.8, 1.5], "desired_speed_range": [21.0, 25.0],
+        "time_headway_range": [1.0, 2.0], "politeness_range": [0.0, 0.3], "comfort_acc_max_range": [2.5, 3.5],
+        "comfort_decel_range": [4.0, 6.0], "driver_shares": {"aggressive": [0.0, 0.2], "defensive": [0.0, 0.2]},
+        "initial_speed_range": [20.0, 25.0], "ego_speed_range": [25.0, 25.0], "vehicles_count": 20,
+    },
+    "laneforge/EmergencyBraking-v0": {
+        "lead_distance": 50.0, "brake_time_range": [2.0, 6.0], "brake_decel": 7.0, "ego_speed": 25.0,
+        "vehicles_count": 15, "vehicles_density": 0.8, "lanes_count": 3, "initial_lane_id": None,
+    },
+}
+
+
+@pytest.mark.parametrize("env_id", OWN_IDS)
+def test_documented_defaults(env_id):
+    config = CLASSES[env_id].default_config()
+    for key, value in README_DEFAULTS[env_id].items():
+        assert config[key] == value and type(config[key]) is type(value), key
+
+
+@pytest.mark.parametrize("module", ["envs.work_zone", "envs.randomized_highway", "envs.emergency_braking",
+                                    "envs.base", "envs.scene", "envs.checks"])
+def test_modules_and_classes_have_docstrings(module):
+    mod = importlib.import_module(module)
+    assert mod.__doc__
+    for obj in vars(mod).values():
+        if isinstance(obj, type) and obj.__module__ == module:
+            assert obj.__dict__.get("__doc__"), obj.__name__
 
 
 # ---------------------------------------------------------------- training configs and the CLI

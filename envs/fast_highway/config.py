@@ -3,7 +3,7 @@
 The defaults are highway-env 1.12's ``highway-fast-v0`` (``HighwayEnvFast.default_config()``);
 :func:`highway_v0_config` gives the overrides that turn it into ``highway-v0``. Every key is
 checked at construction: an unknown key, or a value this simulator cannot honour, is a
-``ValueError`` that names the key and says what to do.
+:class:`envs.checks.EnvConfigError` (a ``ValueError``) that names the key and says what to do.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from typing import Any
+
+from envs.checks import HIGHWAY_RULES, Number, Rule, check_config, check_keys, config_error
 from envs.suggest import did_you_mean as _suggest
 
 IDM_PATH = "highway_env.vehicle.behavior.IDMVehicle"
@@ -78,60 +80,44 @@ def highway_v0_config() -> dict[str, Any]:
     }
 
 
-
-def _positive_int(config: Mapping[str, Any], key: str, minimum: int = 1) -> None:
-    value = config[key]
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"config['{key}'] must be an integer >= {minimum}, got {value!r}")
+# Values checked by envs.checks' rules (highway-env's, stricter where the simulator needs it);
+# the rest by validate_config below.
+RULES: dict[str, Rule] = {
+    **HIGHWAY_RULES,
+    "vehicles_count": Number(low=1, integer=True),
+    "simulation_frequency": Number(low=1, integer=True),  # [Hz]
+    "policy_frequency": Number(low=1, integer=True),  # [Hz]
+}
 
 
 def resolve_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
     """Defaults updated with ``config`` (nested observation/action merged), all keys checked."""
     resolved = default_config()
+    check_keys(config or {}, resolved, "laneforge/FastHighway-v0")
     for key, value in (config or {}).items():
-        if key not in resolved:
-            raise ValueError(
-                f"config['{key}']: unknown key for laneforge/FastHighway-v0{_suggest(key, resolved)}; "
-                f"valid keys: {', '.join(sorted(resolved))}"
-            )
         resolved[key] = copy.deepcopy(value)
     validate_config(resolved)
     return resolved
 
 
 def validate_config(config: Mapping[str, Any]) -> None:
-    """Raise ValueError naming the first key FastHighway cannot honour."""
-    _positive_int(config, "lanes_count")
-    _positive_int(config, "vehicles_count")
-    _positive_int(config, "simulation_frequency")
-    _positive_int(config, "policy_frequency")
+    """Raise EnvConfigError (a ValueError) naming the first key FastHighway cannot honour."""
+    check_config(config, RULES)
     if config["simulation_frequency"] % config["policy_frequency"]:
-        raise ValueError(
-            "config['simulation_frequency'] must be a multiple of config['policy_frequency'] "
-            f"(got {config['simulation_frequency']} and {config['policy_frequency']})"
-        )
+        raise config_error("simulation_frequency", "must be a multiple of policy_frequency "
+                                                   f"({config['policy_frequency']})", config["simulation_frequency"])
     if config["controlled_vehicles"] != 1:
-        raise ValueError("config['controlled_vehicles']: FastHighway simulates exactly 1 ego; set it to 1")
+        raise config_error("controlled_vehicles", "FastHighway simulates exactly 1 ego; set it to 1",
+                           config["controlled_vehicles"])
     if config["other_vehicles_type"] not in (IDM_PATH, "idm"):
-        raise ValueError(
-            f"config['other_vehicles_type']: FastHighway simulates IDM traffic only, got "
-            f"{config['other_vehicles_type']!r}; use 'idm' ({IDM_PATH})"
-        )
+        raise config_error("other_vehicles_type", f"FastHighway simulates IDM traffic only; use 'idm' ({IDM_PATH})",
+                           config["other_vehicles_type"])
     if config["neighbour_vehicles_connected_lanes"]:
-        raise ValueError("config['neighbour_vehicles_connected_lanes']: only False (highway-v0's value) is supported")
-    lane = config["initial_lane_id"]
-    if lane is not None and not (isinstance(lane, int) and 0 <= lane < config["lanes_count"]):
-        raise ValueError(f"config['initial_lane_id'] must be None or in [0, lanes_count), got {lane!r}")
-    if not config["vehicles_density"] > 0:
-        raise ValueError(f"config['vehicles_density'] must be > 0, got {config['vehicles_density']!r}")
-    low, high = config["reward_speed_range"]
-    if not high > low:
-        raise ValueError(f"config['reward_speed_range'] must be [low, high] with high > low, got {[low, high]}")
+        raise config_error("neighbour_vehicles_connected_lanes", "only False (highway-v0's value) is supported",
+                           config["neighbour_vehicles_connected_lanes"])
     if config["backend"] not in BACKENDS:
-        raise ValueError(
-            f"config['backend']: unknown backend {config['backend']!r}{_suggest(config['backend'], BACKENDS)}; "
-            f"valid: {', '.join(BACKENDS)}"
-        )
+        raise config_error("backend", f"unknown backend{_suggest(config['backend'], BACKENDS)}; "
+                                      f"valid: {', '.join(BACKENDS)}", config["backend"])
     _check_device(config)
     _check_observation(config["observation"])
     _check_action(config["action"])
@@ -140,56 +126,42 @@ def validate_config(config: Mapping[str, Any]) -> None:
 def _check_device(config: Mapping[str, Any]) -> None:
     device = str(config["device"])
     if device.split(":")[0] not in DEVICES:
-        raise ValueError(f"config['device']: unknown device {device!r}; valid: cpu, cuda")
+        raise config_error("device", "unknown device; valid: cpu, cuda", device)
     if device == "cpu":
         return
     if config["backend"] != "torch":
-        raise ValueError(f"config['device'] = {device!r} needs config['backend'] = 'torch'")
+        raise config_error("device", "a GPU device needs backend 'torch'", device)
     import torch
 
     if not torch.cuda.is_available():
-        raise ValueError(
-            f"config['device'] = {device!r} but torch sees no CUDA GPU; use device 'cpu' on this machine"
-        )
+        raise config_error("device", "torch sees no CUDA GPU; use device 'cpu' on this machine", device)
 
 
 def _check_observation(obs: Any) -> None:
     if not isinstance(obs, Mapping) or obs.get("type", "Kinematics") != "Kinematics":
-        raise ValueError(
-            f"config['observation']: FastHighway supports only {{'type': 'Kinematics', ...}}, got {obs!r}"
-        )
+        raise config_error("observation", "FastHighway supports only {'type': 'Kinematics', ...}", obs)
     for key in obs:
         if key not in OBSERVATION_KEYS:
-            raise ValueError(
-                f"config['observation']['{key}']: unknown Kinematics parameter{_suggest(key, OBSERVATION_KEYS)}; "
-                f"valid: {', '.join(sorted(OBSERVATION_KEYS))}"
-            )
+            raise config_error(f"observation.{key}", f"unknown Kinematics parameter{_suggest(key, OBSERVATION_KEYS)}; "
+                                                     f"valid: {', '.join(sorted(OBSERVATION_KEYS))}")
     for feature in obs.get("features") or ():
         if feature not in KINEMATIC_FEATURES:
-            raise ValueError(
-                f"config['observation']['features']: unknown feature {feature!r}; "
-                f"valid: {', '.join(KINEMATIC_FEATURES)}"
-            )
+            raise config_error("observation.features", f"unknown feature {feature!r}; "
+                                                       f"valid: {', '.join(KINEMATIC_FEATURES)}")
     if obs.get("order", "sorted") not in ("sorted", "shuffled"):
-        raise ValueError("config['observation']['order'] must be 'sorted' or 'shuffled'")
-    count = obs.get("vehicles_count", 5)
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"config['observation']['vehicles_count'] must be an integer >= 1, got {count!r}")
+        raise config_error("observation.order", "must be 'sorted' or 'shuffled'", obs.get("order"))
+    Number(low=1, integer=True)("observation.vehicles_count", obs.get("vehicles_count", 5))
 
 
 def _check_action(action: Any) -> None:
     if not isinstance(action, Mapping) or action.get("type") != "DiscreteMetaAction":
-        raise ValueError(
-            f"config['action']: FastHighway supports only {{'type': 'DiscreteMetaAction', ...}}, got {action!r}"
-        )
+        raise config_error("action", "FastHighway supports only {'type': 'DiscreteMetaAction', ...}", action)
     for key in action:
         if key not in ACTION_KEYS:
-            raise ValueError(
-                f"config['action']['{key}']: unknown DiscreteMetaAction parameter{_suggest(key, ACTION_KEYS)}; "
-                f"valid: {', '.join(sorted(ACTION_KEYS))}"
-            )
+            raise config_error(f"action.{key}", f"unknown DiscreteMetaAction parameter{_suggest(key, ACTION_KEYS)}; "
+                                                f"valid: {', '.join(sorted(ACTION_KEYS))}")
     if not (action.get("longitudinal", True) or action.get("lateral", True)):
-        raise ValueError("config['action']: at least one of 'longitudinal' or 'lateral' must be True")
+        raise config_error("action", "at least one of 'longitudinal' or 'lateral' must be True")
     speeds = action.get("target_speeds")
     if speeds is not None and len(speeds) < 2:
-        raise ValueError("config['action']['target_speeds'] needs at least 2 speeds [m/s]")
+        raise config_error("action.target_speeds", "needs at least 2 speeds [m/s]", speeds)

@@ -35,11 +35,12 @@ from highway_env.vehicle.behavior import IDMVehicle
 from highway_env.vehicle.controller import ControlledVehicle
 from highway_env.vehicle.kinematics import Vehicle
 
+from envs.scene import SPEED_LIMIT  # [m/s] the one speed limit (HighwayEnv._create_road)
+
 from .xp import NumpyOps
 
 LANE_WIDTH = AbstractLane.DEFAULT_WIDTH  # 4 m
 LANE_LENGTH = 10000.0  # [m] straight_road_network default
-SPEED_LIMIT = 30.0  # [m/s] HighwayEnv._create_road
 V_LENGTH = Vehicle.LENGTH  # 5 m
 V_WIDTH = Vehicle.WIDTH  # 2 m
 DIAGONAL = float(np.sqrt(V_LENGTH**2 + V_WIDTH**2))
