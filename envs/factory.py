@@ -27,6 +27,7 @@ from highway_env.utils import class_from_path
 import envs  # noqa: F401  (registers the laneforge/ ids)
 from envs.checks import EnvConfigError, check_keys, config_error, within
 from envs.drivers import DRIVER_CLASS_PATHS
+from envs.sb3_vec import VectorEnvAdapter
 from envs.suggest import did_you_mean
 
 # Other drivers by name -> highway-env class path. Config never holds an import path.
@@ -291,13 +292,14 @@ def is_batched(env_id: str) -> bool:
 
 def make_batched_vec_env(env_id: str, n_envs: int, config: Mapping[str, Any] | None, seed: int | None,
                          max_episode_steps: int | None = None) -> Any | None:
-    """An SB3 VecEnv that steps all ``n_envs`` as one batch, for ids that have one
-    (laneforge/FastHighway-v0); None for every other id (they use subprocess/dummy VecEnvs)."""
+    """An SB3 VecEnv that steps all ``n_envs`` as one batch, for ids registered with a
+    ``vector_entry_point`` (laneforge/FastHighway-v0): the VectorEnv it builds, through
+    :class:`envs.sb3_vec.VectorEnvAdapter`; None for every other id (subprocess/dummy VecEnvs)."""
     if not is_batched(env_id):
         return None
-    from envs.fast_highway import make_sb3_vec_env
-
     config = dict(config or {})
     check_env_config(env_id, config)
     with _rejected_config(env_id):
-        return make_sb3_vec_env(n_envs, config, seed, max_episode_steps=max_episode_steps)
+        venv = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode="vector_entry_point", config=config,
+                            max_episode_steps=max_episode_steps)
+    return VectorEnvAdapter(venv, seed)

@@ -22,10 +22,10 @@ def make_sb3_vec_env(num_envs: int, config: dict | None = None, seed: int | None
     Same-step autoreset with ``terminal_observation`` and ``TimeLimit.truncated`` in the infos;
     ``seed`` seeds the first reset. Wrap it with VecMonitor for episode statistics.
     """
-    from .sb3 import FastHighwaySB3VecEnv
+    from envs.sb3_vec import VectorEnvAdapter
 
-    return FastHighwaySB3VecEnv(num_envs, config, seed, render_mode=render_mode,
-                                max_episode_steps=max_episode_steps)
+    venv = FastHighwayVectorEnv(num_envs, config, render_mode=render_mode, max_episode_steps=max_episode_steps)
+    return VectorEnvAdapter(venv, seed)
 
 
 __all__ = [

@@ -139,6 +139,33 @@ def _masked(info: dict[str, Any], mask: np.ndarray) -> dict[str, Any]:
     return out
 
 
+def _with_reset_rows(step: dict[str, Any], reset: dict[str, Any], done: np.ndarray) -> dict[str, Any]:
+    """``step``'s masked info with the rows of the ``done`` envs taken from ``reset``: a key
+    only the step has is masked off there, a key only the reset has is added for them."""
+    out: dict[str, Any] = {}
+    for key in dict.fromkeys([*step, *reset]):
+        if key in ("final_obs", "_final_obs", "final_info", "_final_info"):
+            out[key] = step[key]
+            continue
+        if key.startswith("_"):  # a mask: written with its key below
+            continue
+        if key not in reset:
+            out[key], out[f"_{key}"] = step[key], step[f"_{key}"] & ~done
+        elif key not in step:
+            out[key], out[f"_{key}"] = reset[key], reset[f"_{key}"]
+        elif isinstance(step[key], dict):
+            out[key], out[f"_{key}"] = _with_reset_rows(step[key], reset[key], done), step[f"_{key}"] | done
+        else:
+            out[key] = np.where(_rows(done, np.asarray(step[key])), reset[key], step[key])
+            out[f"_{key}"] = step[f"_{key}"] | done
+    return out
+
+
+def _rows(mask: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """``mask`` over the first axis, broadcastable to ``like``."""
+    return mask.reshape(mask.shape + (1,) * (like.ndim - 1))
+
+
 class _Renderer:
     """Draws one env of the batch with highway-env's own viewer (mirrors its state)."""
 
@@ -219,6 +246,9 @@ class FastHighwayVectorEnv(VectorEnv):
             self.core.reset_envs(done)
             self._steps[done] = 0
             obs[done] = self.core.observe(np.nonzero(done)[0])
+            # SyncVectorEnv's SAME_STEP layout: the top level holds the reset info of the envs
+            # that just reset (the finished episode's is under final_info).
+            infos = _with_reset_rows(infos, _masked(self.core.info_at_reset(), done), done)
         return obs, rew.astype(np.float64), term, trunc, infos
 
     def render(self) -> np.ndarray | None:
