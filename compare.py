@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from agents.runtime import prepare_process
 
 prepare_process()  # before anything imports torch (OMP_WAIT_POLICY; see agents/runtime.py)
 
-from agents.cli import run_cli  # noqa: E402
+from agents.cli import Parser, run_cli  # noqa: E402
+
+
+def parse_args(argv: list[str]):
+    p = Parser(prog="compare.py", description="Compare runs: learning curves, final IQM with CIs, generalization.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="run folders or experiment folders (runs/EXP)")
+    p.add_argument("--metric", default="eval/return", help="metrics.csv column (default eval/return)")
+    p.add_argument("--out", type=Path, help="output folder (default PATH/compare for one experiment folder, else ./compare)")
+    return p.parse_args(argv)
 
 
 def main(argv: list[str]) -> int:
-    from agents.compare import main as compare_main
+    args = parse_args(argv)
+    from agents.analysis.compare import run_compare
 
-    return compare_main(argv)
+    return run_compare(args.paths, args.metric, args.out)
 
 
 if __name__ == "__main__":

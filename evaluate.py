@@ -11,7 +11,7 @@ from agents.runtime import prepare_process
 
 prepare_process()  # before anything imports torch (OMP_WAIT_POLICY; see agents/runtime.py)
 
-from agents.cli import Parser, run_cli  # noqa: E402
+from agents.cli import Parser, build_request, run_cli  # noqa: E402
 
 
 def parse_args(argv: list[str]):
@@ -47,42 +47,9 @@ def parse_args(argv: list[str]):
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    from agents.algos import resolve_device
-    from agents.errors import UserError
-    from agents.eval_run import Scenario, evaluate_run, render_human
-    from agents.runs import read_run_config, sanitize
+    from agents.evaluation.request import EvalRequest, run_evaluation
 
-    if args.video_episodes < 0:
-        raise UserError("--video-episodes must be 0 or more")
-    scenarios, name = None, args.name or "train_env"
-    if args.suite is not None:
-        from envs.suites import load_suite
-
-        try:
-            suite = load_suite(args.suite)
-        except (ValueError, OSError) as exc:
-            raise UserError(str(exc).splitlines()[0]) from exc
-        scenarios = [Scenario(s.name, s.split, s.env_id, dict(s.env_config)) for s in suite.scenarios]
-        name = args.name or suite.name
-    if sanitize(name) != name:
-        raise UserError(f"--name '{name}': use letters, digits, '-', '_' or '.' only")
-    device = str(resolve_device(args.device))
-    if args.render == "human":
-        render_human(args.run_dir, scenarios[0] if scenarios else None, args.episodes, args.seed, args.model)
-        return 0
-    wandb_mode = args.wandb or read_run_config(args.run_dir).logging.wandb
-    report = evaluate_run(args.run_dir, name, scenarios, args.episodes, args.seed,
-                          args.video_episodes if args.video else 0, device=device, model=args.model,
-                          wandb_mode=wandb_mode, progress=not args.no_progress, workers=args.workers,
-                          save_rollouts=args.save_rollouts, video_speed=args.video_speed,
-                          log_every=args.log_every)
-    from agents.evaluation import read_report
-    from agents.report import print_summary
-
-    print_summary(read_report(report))
-    print(f"report: {report}")
-    print(f"page:   {report.with_name('report.html')}")
-    return 0
+    return run_evaluation(build_request(EvalRequest, args, progress=not args.no_progress))
 
 
 if __name__ == "__main__":

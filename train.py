@@ -9,7 +9,7 @@ from agents.runtime import prepare_process
 
 prepare_process()  # before anything imports torch (OMP_WAIT_POLICY; see agents/runtime.py)
 
-from agents.cli import Parser, duration, run_cli  # noqa: E402
+from agents.cli import Parser, build_request, duration, run_cli  # noqa: E402
 
 EXPERIMENT_FLAGS = ("seeds", "grid", "name", "backend", "workers", "ray_address", "gpus_per_trial", "storage", "sweep")
 
@@ -62,26 +62,20 @@ def parse_args(argv: list[str]):
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     deadline = None if args.max_wall_time is None else time.time() + args.max_wall_time
+    command = ["train.py", *argv]
+    if args.sweep is not None:
+        from agents.experiments.request import SweepRequest
+        from agents.experiments.sweep import run_sweep
+
+        return run_sweep(build_request(SweepRequest, args), command)
     if args.experiment:
-        from agents.experiments import run_experiment
+        from agents.experiments.experiment import run_experiment
+        from agents.experiments.request import ExperimentRequest
 
-        return run_experiment(args, ["train.py", *argv], deadline=deadline)
-    from agents.config import load_config, parse_config
-    from agents.training import resume, train
+        return run_experiment(build_request(ExperimentRequest, args), command, deadline=deadline)
+    from agents.training.request import TrainRequest, run_training
 
-    if args.resume is not None:
-        total = None
-        if args.overrides:
-            total = parse_config({"train": {"total_timesteps": args.overrides[-1].split("=", 1)[1]}}).train.total_timesteps
-        resume(args.resume, ["train.py", *argv], total_timesteps=total, deadline=deadline)
-        return 0
-    overrides = list(args.overrides)
-    for key, value in (("train.seed", args.seed), ("train.device", args.device), ("logging.wandb", args.wandb)):
-        if value is not None:
-            overrides.append(f"{key}={value}")
-    cfg = load_config(args.config, overrides)
-    train(cfg, args.run_dir, ["train.py", *argv], dry_run=args.dry_run, deadline=deadline)
-    return 0
+    return run_training(build_request(TrainRequest, args), command, deadline=deadline)
 
 
 if __name__ == "__main__":

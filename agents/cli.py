@@ -9,6 +9,10 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Callable
+from dataclasses import fields
+from typing import Any, TypeVar
+
+Request = TypeVar("Request")
 
 
 class Parser(argparse.ArgumentParser):
@@ -29,6 +33,13 @@ def duration(text: str) -> float:
     if total <= 0:
         raise argparse.ArgumentTypeError(f"{text!r}: the wall time must be positive")
     return total
+
+
+def build_request(cls: type[Request], args: argparse.Namespace, **extra: Any) -> Request:
+    """The typed request ``cls`` (a dataclass) filled from parsed flags by field name; ``extra``
+    sets fields the flags do not hold. A field with neither is an error in the entry script."""
+    values = {f.name: getattr(args, f.name) for f in fields(cls) if f.name not in extra}
+    return cls(**values, **extra)
 
 
 def quiet_libraries() -> None:

@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 from agents.runtime import prepare_process  # noqa: E402
 
 prepare_process()  # before torch is imported (OMP_WAIT_POLICY)
-from agents.stats import t_ci  # noqa: E402
+from agents.analysis.stats import t_ci  # noqa: E402
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("WANDB_ERROR_REPORTING", "false")
 
@@ -87,8 +87,8 @@ def episode_success(row: dict[str, Any], rule: str = "arrived") -> float:
 
 
 def evaluate(model: Any, cfg: Any, seeds: range, task: str = "intersection") -> list[dict[str, Any]]:
-    from agents.eval_run import scenario_env
-    from agents.evaluation import model_policy, run_episode
+    from agents.evaluation.suite_run import scenario_env
+    from agents.evaluation.episodes import model_policy, run_episode
     from envs.factory import make_env
     from envs.suites import Scenario
 
@@ -114,10 +114,10 @@ def one_run(network: str, seed: int, budget: int, episodes: int, config_dir: str
     """Train (or reload) one (network, seed) and evaluate the missing episodes."""
     import torch
 
-    from agents.algos import parameter_counts
+    from agents.models.algorithms import parameter_counts
     from agents.config import load_config
-    from agents.evaluation import FINAL_EVAL_SEED_BASE
-    from agents.training import build
+    from agents.evaluation.episodes import FINAL_EVAL_SEED_BASE
+    from agents.training.loop import build
 
     config = TASKS[task]["config"].format(network=network)
     cfg = load_config(Path(config_dir) / config,

@@ -30,9 +30,9 @@ prepare_process()  # before torch is imported (OMP_WAIT_POLICY)
 
 
 def measure(config: str, repeats: int) -> dict:
-    from agents import checkpoints as ckpts
+    from agents.rundir import checkpoints as ckpts
     from agents.config import load_config
-    from agents.training import _restore, build
+    from agents.training.loop import _restore, build
 
     cfg = load_config(ROOT / "configs" / config, ["logging.wandb=disabled"])
     t0 = time.perf_counter()

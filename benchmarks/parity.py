@@ -39,7 +39,7 @@ prepare_process()  # before torch is imported (OMP_WAIT_POLICY)
 import gymnasium as gym  # noqa: E402
 import highway_env  # noqa: E402,F401
 
-from agents.stats import t_half_width  # noqa: E402
+from agents.analysis.stats import t_half_width  # noqa: E402
 from envs.fast_highway import FastHighwayCore, highway_v0_config, state_from_highway  # noqa: E402
 
 POLICIES = {"idle": lambda rng, n: np.full(n, 1), "random": lambda rng, n: rng.integers(0, 5, n),

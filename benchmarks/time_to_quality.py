@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from agents.runtime import prepare_process  # noqa: E402
 
 prepare_process()  # before torch is imported (OMP_WAIT_POLICY)
-from agents.stats import t_half_width  # noqa: E402
+from agents.analysis.stats import t_half_width  # noqa: E402
 os.environ.setdefault("WANDB_MODE", "disabled")
 
 
@@ -54,7 +54,7 @@ def train_with_snapshots(config: str, overrides: list[str], every: int) -> tuple
     from stable_baselines3.common.vec_env import VecEnvWrapper
 
     from agents.config import load_config
-    from agents.training import build
+    from agents.training.loop import build
 
     cfg = load_config(config, overrides)
     built = build(cfg)
@@ -137,8 +137,8 @@ def eval_fast_highway(model, cfg, episodes: int, seed: int) -> dict:
 def eval_highway_env(model, cfg, episodes: int, first_seed: int) -> dict:
     """highway-env's own highway-fast-v0 with the run's observation/action forced on it, as
     evaluate.py does; evaluation seeds first_seed, first_seed + 1, ..."""
-    from agents.eval_run import scenario_env
-    from agents.evaluation import model_policy, run_episode
+    from agents.evaluation.suite_run import scenario_env
+    from agents.evaluation.episodes import model_policy, run_episode
     from envs.suites import Scenario
 
     env = scenario_env(cfg, Scenario(name="highway_fast", split="seen", env_id="highway-fast-v0"))

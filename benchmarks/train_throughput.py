@@ -61,7 +61,7 @@ def plain_sb3(algo: str, steps: int, threads: int | None) -> float:
 
 def laneforge(algo: str, steps: int, eval_on: bool, wandb: str) -> float:
     from agents.config import load_config
-    from agents.training import train
+    from agents.training.loop import train
 
     overrides = [f"train.total_timesteps={steps}", f"logging.wandb={wandb}", "train.checkpoint_freq=0",
                  f"train.eval_freq={max(steps // 3, 1) if eval_on else 0}"]

@@ -27,7 +27,7 @@ prepare_process()
 def inject_nan(step: int) -> None:
     import torch
 
-    from agents.callbacks import NonFiniteCallback
+    from agents.training.callbacks import NonFiniteCallback
 
     check = NonFiniteCallback._on_step
 
@@ -42,7 +42,7 @@ def inject_nan(step: int) -> None:
 
 
 def pause_checkpoints(seconds: float) -> None:
-    from agents import checkpoints
+    from agents.rundir import checkpoints
 
     save = checkpoints.save_replay_buffer
 

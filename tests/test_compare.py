@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import yaml
 
-from agents.compare import compare
-from agents.stats import pooled_iqm, strata_mean
+from agents.analysis.compare import compare
+from agents.analysis.stats import pooled_iqm, strata_mean
 from tests.test_stats import scipy_gap, scipy_percentile
 from tests.conftest import run_cli
 
@@ -151,7 +151,7 @@ def test_cli_writes_png_and_self_contained_html(experiment, tmp_path):
 
 def test_bad_input_exits_2(tmp_path, capsys):
     from agents.cli import run_cli as run_main
-    from agents.compare import main
+    from compare import main
 
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -202,7 +202,7 @@ def test_one_run_shows_n1_instead_of_a_ci(tmp_path):
 def test_one_run_draws_no_band(tmp_path, monkeypatch):
     from matplotlib.axes import Axes
 
-    from agents.compare import Group, Run, curve, plot_curves
+    from agents.analysis.compare import Group, Run, curve, plot_curves
 
     bands = []
     monkeypatch.setattr(Axes, "fill_between", lambda self, *a, **k: bands.append(a))
@@ -276,7 +276,7 @@ def _render(renderable, width: int = 80) -> list[str]:
 def test_terminal_tables_fit_80_columns_without_breaking_words(tmp_path):
     from rich.console import Console
 
-    from agents.compare import GEN_DROP, GEN_HEAD, final_table_rows, gen_table_rows, print_tables, terminal_table
+    from agents.analysis.compare import GEN_DROP, GEN_HEAD, final_table_rows, gen_table_rows, print_tables, terminal_table
 
     summary = _gen_summary(tmp_path)
     console = Console(width=80, record=True, file=io.StringIO())

@@ -151,7 +151,7 @@ def test_ppo_budget_is_rounded_up_to_whole_rollouts_and_said_once():
 
 def test_torch_threads_auto_resolves_per_algorithm_and_cpus(monkeypatch):
     from agents import runtime
-    from agents.training import resolve_threads
+    from agents.training.loop import resolve_threads
 
     assert load_config(ROOT / "configs/fast_highway_ppo.yaml").train.torch_threads == "auto"
     monkeypatch.setattr(runtime, "available_cpus", lambda: 8)

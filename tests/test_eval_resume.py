@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import agents.eval_run as eval_run
+import agents.evaluation.suite_run as eval_run
 from agents.errors import Interrupted, UserError
-from agents.eval_run import Scenario, evaluate_run
+from agents.evaluation.suite_run import evaluate_run
+from envs.suites import Scenario
 from tests.conftest import run_cli
 
 SCENARIOS = [Scenario("near", "seen", "highway-fast-v0", {"vehicles_count": 5, "duration": 5}),

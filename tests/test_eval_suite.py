@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.evaluation import METRICS as EVAL_METRICS, summary
-from agents.stats import strata_mean
+from agents.analysis.stats import strata_mean
+from agents.evaluation.episodes import METRICS as EVAL_METRICS, summary
 from tests.conftest import copy_run, run_cli
 from tests.test_stats import expected_ci, scipy_gap, scipy_percentile
 
@@ -212,7 +212,7 @@ def test_eval_wandb_run_joins_the_training_group(dqn_run, tmp_path):
     """The offline W&B eval run: job_type eval, the training run's group, per-scenario metrics
     in its summary, and the scenario table logged."""
     dqn_run = copy_run(dqn_run, tmp_path)
-    from agents.wandb_offline import find_run_logs, read_run
+    from agents.rundir.wandb_offline import find_run_logs, read_run
 
     before = set(find_run_logs(dqn_run))
     proc = run_cli("evaluate.py", str(dqn_run), "--suite", "configs/suites/smoke.yaml", "--episodes", "2",

@@ -10,8 +10,8 @@ import imageio
 import numpy as np
 import pytest
 
-from agents.evaluation import FINAL_EVAL_SEED_BASE
-from agents.evaluation import METRICS as EVAL_METRICS
+from agents.evaluation.episodes import FINAL_EVAL_SEED_BASE
+from agents.evaluation.episodes import METRICS as EVAL_METRICS
 from envs.factory import default_env_config
 from tests.conftest import copy_run, run_cli
 from tests.test_stats import expected_ci
@@ -80,7 +80,7 @@ def test_help_shows_percent_signs_once(capsys):
 def test_video_speed_sets_frames_per_second(tmp_path, speed):
     """--video-speed 1 is real time (every simulation frame at the simulation frequency);
     2 is highway-env's own convention."""
-    from agents.evaluation import record_videos
+    from agents.evaluation.episodes import record_videos
     from envs.factory import make_env
 
     env = record_videos(make_env("highway-fast-v0", {"simulation_frequency": 15}, render_mode="rgb_array"),
@@ -96,8 +96,8 @@ def test_single_episode_report_shows_n1_and_draws(tmp_path):
     bar in the chart; an interval that misses its mean is drawn as it is."""
     from rich.console import Console
 
-    from agents.evaluation import aggregate, summary
-    from agents.report import chart_png, markdown, print_summary
+    from agents.evaluation.episodes import aggregate, summary
+    from agents.evaluation.report import chart_png, print_report_summary, report_markdown
 
     row = {"return": 5.0, "return_per_step": 0.5, "length": 10, "crashed": 1.0, "success": None,
            "mean_speed": 20.0, "distance": 200.0, "lane_changes_per_km": 0.0}
@@ -111,11 +111,11 @@ def test_single_episode_report_shows_n1_and_draws(tmp_path):
     assert scenarios[0]["metrics"]["return"] == {"mean": 5.0, "std": 0.0, "ci95": None, "n": 1}
     assert report["summary"]["seen"]["crash_rate"]["ci95"] is None
     assert report["summary"]["gap"]["crash_rate"] == {"mean": 0.0, "ci95": None}
-    text = markdown(report)
+    text = report_markdown(report)
     assert "| one | seen | highway-fast-v0 | ok | 1 | 5 n=1 | 0.5 n=1 | 1 n=1 |" in text
     assert "| crash_rate | 1 n=1 | 1 n=1 | 0 n=1 |" in text
     console = Console(width=200, record=True, file=io.StringIO())
-    print_summary(report, console)
+    print_report_summary(report, console)
     assert "5 n=1" in console.export_text()
     report["scenarios"][0]["metrics"]["return_per_step"].update(ci95=[0.6, 0.7])  # misses its mean 0.5
     assert chart_png(report)[:8] == b"\x89PNG\r\n\x1a\n"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agents.errors import UserError
-from agents.experiments import parse_grid, parse_seeds, split_values
+from agents.experiments.plan import parse_grid, parse_seeds, split_values
 from tests.conftest import TINY_PPO, run_cli
 
 # Tiny PPO with one in-process env: a run reserves 1 CPU, so two run side by side on 2 cores.
@@ -104,7 +104,7 @@ def test_bad_grid_key_through_the_cli(tmp_path):
     ("train.seed: {choice: [1, 2]}", "sets this key itself"),
 ])
 def test_bad_sweep_file_exits_2(tmp_path, space, expected):
-    from agents.experiments import load_sweep
+    from agents.experiments.sweep_spec import load_sweep
 
     bad = tmp_path / "bad.yaml"
     bad.write_text(f"config: configs/highway_ppo.yaml\nbudget: 2\nspace:\n  {space}\n")
@@ -114,7 +114,7 @@ def test_bad_sweep_file_exits_2(tmp_path, space, expected):
 
 def test_sweep_files_validate_and_no_ray_in_other_backends(tmp_path):
     """The shipped sweep files validate; planning and the sequential path never import Ray."""
-    from agents.experiments import load_sweep
+    from agents.experiments.sweep_spec import load_sweep
 
     for sweep in sorted(Path("configs/sweeps").glob("*.yaml")):
         spec, base, _ = load_sweep(sweep, [])
@@ -142,7 +142,7 @@ def test_process_backend_grid_rerun_skips_and_resumes(tmp_path):
     cfg = (folder / "highway-fast-v0__ppo__attention__s1" / "config.yaml").read_text()
     assert "experiment: exp" in cfg and "network.type=attention" in cfg and "seed: 1" in cfg
     # One W&B group (the experiment), grid values as tags.
-    from agents.wandb_offline import find_run_logs, read_run
+    from agents.rundir.wandb_offline import find_run_logs, read_run
 
     run = read_run(find_run_logs(folder / "highway-fast-v0__ppo__attention__s1")[0])["run"]
     assert run["group"] == "exp"
@@ -200,7 +200,7 @@ def test_ray_backend_grid(tmp_path):
     assert sorted(summaries(folder)) == sorted(NAMES)
     assert all(s["num_timesteps"] == 128 for s in summaries(folder).values())
     assert set(statuses(folder).values()) == {"done"}
-    from agents.wandb_offline import find_run_logs, read_run
+    from agents.rundir.wandb_offline import find_run_logs, read_run
 
     assert read_run(find_run_logs(folder / NAMES[0])[0])["run"]["group"] == "rayexp"
     # Every run is an ordinary run folder that evaluate.py reads.
@@ -215,8 +215,8 @@ def test_tune_report_hook_gets_every_periodic_evaluation(tmp_path):
     import csv
 
     from agents.config import load_config
-    from agents.training import train
-    from agents.tune_hook import ReportCallback
+    from agents.training.loop import train
+    from agents.experiments.trial_report import ReportCallback
 
     reports: list[dict] = []
     cfg = load_config("configs/highway_ppo.yaml", [*TINY, "logging.wandb=disabled", "train.progress_bar=false"])

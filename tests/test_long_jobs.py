@@ -11,8 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from agents import checkpoints as ckpts
 from agents.plainlog import PlainProgress, format_duration
+from agents.rundir import checkpoints as ckpts
 from tests.conftest import ROOT, cli_env, run_cli
 
 # FastHighway PPO: 16 envs in one process, rollouts of 16 x 16 = 256 steps.
@@ -51,7 +51,8 @@ def test_entry_points_set_passive_wait_policy_before_torch_and_the_user_wins():
 
 
 def test_worker_processes_inherit_the_wait_policy(monkeypatch):
-    from agents.experiments import child_env, ray_runtime_env
+    from agents.experiments.backends.process import child_env
+    from agents.experiments.backends.ray import ray_runtime_env
     from agents.runtime import prepare_process
 
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
@@ -147,10 +148,10 @@ def test_wall_time_limit_exits_75_with_a_checkpoint_and_the_resume_command(tmp_p
 
 
 def test_stop_mid_rollout_then_resume_ends_exactly_on_budget_with_counts_restored(tmp_path, monkeypatch):
-    from agents.callbacks import WallClockCallback
+    from agents.training.callbacks import WallClockCallback
     from agents.config import load_config
     from agents.errors import WallTimeReached
-    from agents.training import resume, train
+    from agents.training.loop import resume, train
 
     # The limit comes in the middle of the 6th rollout (a test-side patch of the clock check).
     monkeypatch.setattr(WallClockCallback, "out_of_time", lambda self: self.num_timesteps >= 5 * ROLLOUT + 48)

@@ -13,18 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from stable_baselines3 import DQN, PPO
 
-from agents.algos import build_model, parameter_counts
 from agents.config import ExperimentConfig, parse_config
 from agents.errors import UserError
-from agents.networks import (
-    EXTRACTORS,
-    EgoAttentionExtractor,
-    attention_weights,
-    extractor_kwargs,
-    policy_kwargs,
-    predict_any_rows,
-)
-from agents.schedules import LRSchedule, make_lr_schedule
+from agents.models.algorithms import build_model, parameter_counts, policy_kwargs
+from agents.models.extractors import EXTRACTORS, EgoAttentionExtractor, extractor_kwargs
+from agents.models.inference import attention_weights, predict_any_rows
+from agents.models.schedules import LRSchedule, make_lr_schedule
 
 ROWS, FEATURES, N_ACTIONS = 5, 7, 3
 
@@ -407,7 +401,7 @@ def test_attention_model_drives_denser_intersection_than_trained():
     """Built for 15 vehicle rows from configs/intersection_dqn_attention.yaml, driven through
     evaluation's run_episode on intersection-v0 with 30 rows and more traffic."""
     from agents.config import load_config
-    from agents.evaluation import run_episode
+    from agents.evaluation.episodes import run_episode
     from envs.factory import make_env
 
     cfg = load_config("configs/intersection_dqn_attention.yaml", ["algo.learning_starts=0"])

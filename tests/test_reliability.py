@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents import checkpoints as ckpts
 from agents.config import load_config
 from agents.errors import TrainingStopped
-from agents.training import train
+from agents.rundir import checkpoints as ckpts
+from agents.training.loop import train
 from tests.conftest import ROOT, SMALL_ENV, TINY_DQN, cli_env, run_cli, tree_hash
 
 KILL_RUN = [*SMALL_ENV, "train.total_timesteps=400", "algo.learning_starts=50", "algo.buffer_size=1000",

@@ -1,4 +1,4 @@
-"""agents/stats.py against references it does not share code with: scipy.stats.t.interval and
+"""agents/analysis/stats.py against references it does not share code with: scipy.stats.t.interval and
 printed t tables, scipy.stats.bootstrap (percentile method, drawing the same resamples), exact
 binomial quantiles, hand-derived intervals and scipy.stats.trim_mean."""
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from agents.stats import (bootstrap_ci, difference_ci, iqm, pooled_iqm, pooled_mean, strata_mean, stratified_ci,
+from agents.analysis.stats import (bootstrap_ci, difference_ci, iqm, pooled_iqm, pooled_mean, strata_mean, stratified_ci,
                           summarize, t_ci, t_half_width)
 
 SKEWED = np.array([0.0] * 19 + [1.0])  # one crash in 20 episodes
@@ -22,7 +22,7 @@ SKEWED = np.array([0.0] * 19 + [1.0])  # one crash in 20 episodes
 def scipy_bootstrap(strata: Sequence[Sequence[float]], stat, seed: int, n_resamples: int = 2000,
                     confidence: float = 0.95):
     """scipy.stats.bootstrap, percentile method, one sample per stratum, drawing from
-    ``default_rng(seed)``: the reference for agents.stats' bootstrap."""
+    ``default_rng(seed)``: the reference for agents.analysis.stats' bootstrap."""
     key = "rng" if "rng" in inspect.signature(sps.bootstrap).parameters else "random_state"
     return sps.bootstrap([np.asarray(s, dtype=float) for s in strata], lambda *s, axis=-1: stat(list(s)),
                          n_resamples=n_resamples, confidence_level=confidence, method="percentile",

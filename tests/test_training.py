@@ -8,11 +8,11 @@ import json
 import pytest
 import yaml
 
-from agents.checkpoints import latest_valid, list_checkpoints
 from agents.config import load_config
-from agents.runs import load_run
-from agents.training import build
-from agents.wandb_offline import find_run_logs, read_run
+from agents.rundir.checkpoints import latest_valid, list_checkpoints
+from agents.rundir.loading import load_run
+from agents.rundir.wandb_offline import find_run_logs, read_run
+from agents.training.loop import build
 from tests.conftest import ROOT
 
 

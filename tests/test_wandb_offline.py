@@ -1,4 +1,4 @@
-"""Reading runs back (issue 13): ``agents.wandb_offline.read_run`` on its three path forms and on a
+"""Reading runs back (issue 13): ``agents.rundir.wandb_offline.read_run`` on its three path forms and on a
 resumed run, and the one-line errors of ``read_run`` and ``agents.runs.load_run``."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from agents.errors import UserError
-from agents.runs import load_run
-from agents.wandb_offline import find_run_logs, read_run
+from agents.rundir.loading import load_run
+from agents.rundir.wandb_offline import find_run_logs, read_run
 
 
 def train_log(run_dir: Path) -> Path:

@@ -17,9 +17,9 @@ from typing import Any, Callable
 import gymnasium as gym
 import numpy as np
 
+from agents.analysis.stats import N_RESAMPLES, difference_ci, estimate, finite, strata_mean, stratified_ci, summarize
 from agents.config import MAX_TRAIN_SEED
 from agents.fileio import atomic_write_text
-from agents.stats import N_RESAMPLES, difference_ci, estimate, finite, strata_mean, stratified_ci, summarize
 
 # Seeds reserved for evaluation: during training, and for evaluate.py.
 TRAIN_EVAL_SEED_BASE = MAX_TRAIN_SEED
@@ -69,7 +69,7 @@ def model_policy(model: Any) -> Policy:
     """Deterministic actions; observations with another row count than in training (an
     attention network seeing more vehicles) go through the tensors path, which SB3's
     ``predict`` refuses."""
-    from agents.networks import predict_any_rows
+    from agents.models.inference import predict_any_rows
 
     shape = model.observation_space.shape
 
@@ -240,7 +240,7 @@ def summary(scenarios: list[dict], n_resamples: int = N_RESAMPLES) -> dict[str, 
 
 def write_report(out_dir: Path, run_dir: Path, suite: str, model_info: dict, scenarios: list[dict],
                  settings: dict | None = None) -> Path:
-    """``out_dir/report.json``; ``settings`` (what was evaluated, see agents.eval_progress)
+    """``out_dir/report.json``; ``settings`` (what was evaluated, see agents.evaluation.resume_state)
     lets a rerun tell whether the report is for the same evaluation."""
     report = {
         "run_dir": str(run_dir),

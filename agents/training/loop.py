@@ -22,25 +22,27 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
 
-from agents import checkpoints as ckpts
-from agents.algos import build_model, parameter_counts, resolve_device
-from agents.callbacks import (
-    CheckpointCallback,
+from agents.config import MAX_TRAIN_SEED, ExperimentConfig, budget_text, dump_config, round_budget
+from agents.errors import Interrupted, TrainingStopped, UserError, WallTimeReached
+from agents.fileio import atomic_write, atomic_write_text
+from agents.models.algorithms import build_model, parameter_counts, resolve_device
+from agents.rundir import checkpoints as ckpts
+from agents.rundir.layout import new_run_dir
+from agents.rundir.loading import read_run_config
+from agents.rundir.provenance import provenance, write_provenance
+from agents.rundir.tracking import finish_wandb, init_wandb, make_logger
+from agents.runtime import auto_torch_threads
+from agents.training.callbacks import (
     EpisodeCounter,
     NonFiniteCallback,
     NonFiniteError,
+    PeriodicCheckpointCallback,
     PeriodicEvalCallback,
     RewardTermsCallback,
     TrainProgressCallback,
     WallClockCallback,
 )
-from agents.config import MAX_TRAIN_SEED, ExperimentConfig, budget_text, dump_config, round_budget
-from agents.errors import Interrupted, TrainingStopped, UserError, WallTimeReached
-from agents.fileio import atomic_write, atomic_write_text
-from agents.rng import get_rng_state, set_rng_state
-from agents.runtime import auto_torch_threads
-from agents.runs import provenance, write_provenance
-from agents.tracking import finish_wandb, init_wandb, make_logger
+from agents.training.rng import get_rng_state, set_rng_state
 from envs.factory import EnvConfigError, is_batched, make_batched_vec_env, make_env, newer_version
 
 
@@ -166,8 +168,6 @@ def train(cfg: ExperimentConfig, run_dir: Path | None, argv: list[str], dry_run:
         built.close()
         print("dry run: config, env and model are valid; nothing was trained or written", file=out)
         return None
-    from agents.runs import new_run_dir
-
     run_dir = Path(run_dir) if run_dir is not None else new_run_dir(cfg)
     if run_dir.exists() and any(run_dir.iterdir()):
         built.close()
@@ -266,8 +266,8 @@ def _train_in(built: Built, run_dir: Path, argv: list[str], out, resume: tuple[P
         callbacks.append(PeriodicEvalCallback(built.eval_env, cfg.train.eval_freq, cfg.train.eval_episodes, save_best,
                                               best_return=state["best_return"]))
     if cfg.train.checkpoint_freq > 0:
-        callbacks.append(CheckpointCallback(cfg.train.checkpoint_freq, lambda step: clock.timed_save()))
-    callbacks.extend(extra_callbacks or [])  # e.g. agents.tune_hook.ReportCallback
+        callbacks.append(PeriodicCheckpointCallback(cfg.train.checkpoint_freq, lambda step: clock.timed_save()))
+    callbacks.extend(extra_callbacks or [])  # e.g. agents.experiments.trial_report.ReportCallback
 
     previous_term, previous_int = _install_signal_handlers()
     try:
@@ -362,8 +362,6 @@ def resume(run_dir: Path, argv: list[str], total_timesteps: int | None = None, o
     """Continue a run from its newest valid checkpoint to the configured total steps
     (or to ``total_timesteps``, which extends a finished run). ``deadline`` (a ``time.time()``
     value) and the run's ``train.max_wall_time`` stop it early with a checkpoint, as in :func:`train`."""
-    from agents.runs import read_run_config
-
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
     if total_timesteps is not None:

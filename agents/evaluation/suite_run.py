@@ -5,7 +5,7 @@ For each scenario the run's observation and action config is forced on the scena
 with seeds reserved for evaluation, the first K are recorded as videos, and metrics get 95%
 bootstrap CIs. Episodes can run in worker processes (``workers``): every episode is seeded
 and the policy deterministic, so the results are the same as with one worker. Finished
-tasks are saved as they come, so an interrupted evaluation resumes (:mod:`agents.eval_progress`).
+tasks are saved as they come, so an interrupted evaluation resumes (:mod:`agents.evaluation.resume_state`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -24,10 +24,9 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from agents import eval_progress
+from agents.cli import quiet_libraries
 from agents.errors import Interrupted, UserError
-from agents.eval_progress import as_json, parameters_sha256
-from agents.evaluation import (
+from agents.evaluation.episodes import (
     FINAL_EVAL_SEED_BASE,
     model_policy,
     record_videos,
@@ -35,21 +34,17 @@ from agents.evaluation import (
     scenario_entry,
     write_report,
 )
+from agents.evaluation import resume_state as eval_progress
+from agents.evaluation.report import write_report_html, write_report_markdown
+from agents.evaluation.resume_state import as_json, parameters_sha256
+from agents.fileio import atomic_write
 from agents.plainlog import PlainProgress, is_terminal
-from agents.report import write_html, write_markdown
-from agents.runs import LoadedRun, load_run
-from agents.tracking import finish_wandb, init_wandb
+from agents.rundir.loading import LoadedRun, load_run
+from agents.rundir.tracking import finish_wandb, init_wandb
 from envs.factory import EnvConfigError, default_env_config, make_env
+from envs.suites import Scenario
 
 SEED_STRIDE = 100_000  # episodes per --seed value inside the reserved evaluation range
-
-
-@dataclass
-class Scenario:
-    name: str
-    split: str  # "seen" | "unseen"
-    env_id: str
-    env_config: dict[str, Any] = field(default_factory=dict)
 
 
 def train_scenario(run: LoadedRun) -> Scenario:
@@ -140,8 +135,6 @@ _RUN: LoadedRun | None = None
 
 def _init_worker(run_dir: str, model: str, device: str) -> None:
     global _RUN
-    from agents.cli import quiet_libraries
-
     quiet_libraries()
     import torch
 
@@ -153,7 +146,7 @@ def _run_task(run: LoadedRun, scenario: Scenario, task: Task) -> dict[str, Any]:
     env = scenario_env(run.config, scenario, render_mode="rgb_array" if task.video_dir else None)
     if task.video_dir:
         if run.config.network.type == "attention":
-            from agents.overlay import AttentionOverlay
+            from agents.evaluation.overlay import AttentionOverlay
 
             env = AttentionOverlay(env, run.model)  # draws the ego's attention on the frames
         env = record_videos(env, Path(task.video_dir), scenario.name, len(task.seeds), first=task.first_video,
@@ -304,7 +297,7 @@ def evaluate_run(run_dir: Path, suite_name: str, scenarios: list[Scenario] | Non
                  log_every: float = 30.0) -> Path:
     """Evaluate ``run_dir`` on ``scenarios``; returns the report's path.
 
-    Finished tasks are saved as they come (:mod:`agents.eval_progress`): rerunning an
+    Finished tasks are saved as they come (:mod:`agents.evaluation.resume_state`): rerunning an
     interrupted evaluation with the same settings runs only the episodes still missing, and
     gives the same report as one uninterrupted run.
     """
@@ -381,15 +374,13 @@ def _write_reports(run: LoadedRun, out_dir: Path, suite_name: str, scenarios: li
         if plan.record:
             save_rollout_file(out_dir / "rollouts" / f"{sc.name}.npz", episodes_i)
     report = write_report(out_dir, run.run_dir, suite_name, model_info(run), entries, settings=settings)
-    write_markdown(report)
-    write_html(report)
+    write_report_markdown(report)
+    write_report_html(report)
     return report, entries
 
 
 def save_rollout_file(path: Path, episodes: list) -> None:
     """Trajectories as plain numeric arrays (``np.load`` needs no pickle)."""
-    from agents.fileio import atomic_write
-
     steps = [ep.trajectory for ep in episodes]
     arrays = {
         "episode": np.concatenate([np.full(len(t["actions"]), i) for i, t in enumerate(steps)]),

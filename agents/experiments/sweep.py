@@ -1,4 +1,4 @@
-"""Ray Tune sweeps: the reporting hook inside training and the sweep runner.
+"""Ray Tune sweeps: the trainable that runs each trial in a child process, and the sweep runner.
 
 ``python train.py --sweep configs/sweeps/FILE.yaml`` samples ``budget`` configurations from
 the file's search space (random search, or Optuna's TPE when ``search: optuna`` and optuna is
@@ -7,9 +7,9 @@ early with ASHA on the periodic evaluation metric (``eval/return`` by default).
 
 How a trial reports: Tune runs a function trainable in a thread of its actor, and training
 installs a SIGTERM handler, which Python allows only in the main thread. So each trial
-trains in a child process (``python -m agents.experiments``, the same entry as the process
-backend) with :class:`ReportCallback` passed to :func:`agents.training.train` through
-``extra_callbacks``: every logged dump that holds evaluation metrics is written as a JSON line
+trains in a child process (``python -m agents.experiments.child``, the same entry as the
+process backend) with :class:`~agents.experiments.trial_report.ReportCallback` passed to
+:func:`agents.training.loop.train` through ``extra_callbacks``: every logged dump that holds evaluation metrics is written as a JSON line
 to a pipe, and the trainable forwards each line to ``ray.tune.report``. When ASHA stops a
 trial, its actor ends, the child gets SIGTERM (``PR_SET_PDEATHSIG``), saves a checkpoint and
 exits: the run folder stays resumable.
@@ -25,61 +25,16 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.logger import KVWriter
-
+from agents.config import flag_overrides, load_config
 from agents.errors import UserError
-
-
-class _Tap(KVWriter):
-    """A logger output that hands each dump holding ``eval/...`` values to ``report``."""
-
-    def __init__(self, report: Callable[[dict], None]) -> None:
-        self.report = report
-
-    def write(self, key_values: dict[str, Any], key_excluded: dict, step: int = 0) -> None:
-        evals = {k: float(v) for k, v in key_values.items() if k.startswith("eval/") and isinstance(v, (int, float))}
-        if evals:
-            self.report({"timesteps": int(step), **evals})
-
-    def close(self) -> None:
-        pass
-
-
-class ReportCallback(BaseCallback):
-    """Forwards the periodic evaluation's metrics (``eval/return``, ...) with the env step to
-    ``report(dict)``, by tapping the model's logger when training starts."""
-
-    def __init__(self, report: Callable[[dict], None]) -> None:
-        super().__init__()
-        self.report = report
-        self._tap: _Tap | None = None
-
-    def _on_training_start(self) -> None:
-        self._tap = _Tap(self.report)
-        self.model.logger.output_formats.append(self._tap)
-
-    def _on_step(self) -> bool:
-        return True
-
-    def _on_training_end(self) -> None:
-        if self._tap in self.model.logger.output_formats:
-            self.model.logger.output_formats.remove(self._tap)
-
-
-def fd_reporter(fd: int) -> Callable[[dict], None]:
-    """A ``report`` that writes one JSON line per call to the file descriptor ``fd``."""
-    stream = os.fdopen(fd, "w", buffering=1)
-
-    def report(metrics: dict) -> None:
-        try:
-            stream.write(json.dumps(metrics) + "\n")
-        except (BrokenPipeError, OSError):
-            pass  # the trainable is gone (trial stopped); training goes on to its checkpoint
-
-    return report
+from agents.experiments.backends.process import child_result, start_child
+from agents.experiments.backends.ray import ray_init
+from agents.experiments.plan import Trial, check_name
+from agents.experiments.request import SweepRequest
+from agents.experiments.sweep_spec import load_sweep
+from agents.fileio import atomic_write_text
 
 
 def _die_with_parent() -> None:
@@ -96,9 +51,6 @@ def _die_with_parent() -> None:
 def trainable(config: dict[str, Any], ctx: dict[str, Any]) -> None:
     """One Tune trial: a sampled config -> a run folder trained in a child process."""
     from ray import tune
-
-    from agents.config import load_config
-    from agents.experiments import Trial, child_result, start_child
 
     trial_id = tune.get_context().get_trial_id()
     seed = int(config["train.seed"])
@@ -151,36 +103,34 @@ def _search_alg(search: str, metric: str, mode: str) -> Any:
 # ------------------------------------------------------------------ the sweep
 
 
-def run_sweep(args: Any, argv: list[str]) -> int:
+def run_sweep(request: SweepRequest, argv: list[str]) -> int:
     """Entry from train.py --sweep FILE."""
     from rich.console import Console
 
-    from agents.experiments import check_name, load_sweep, ray_init
-
-    if args.seeds or args.grid or args.seed is not None or args.backend not in (None, "ray"):
+    if request.max_wall_time is not None:
+        raise UserError("--max-wall-time is for training runs and grids; a sweep's trials are stopped by "
+                        "ASHA and its budget (rerun the sweep command to continue after a time limit)")
+    if request.seeds or request.grid or request.seed is not None or request.backend not in (None, "ray"):
         raise UserError("--sweep takes its seeds and search space from the sweep file; "
                         "drop --seeds/--seed/--grid/--backend")
-    overrides = list(args.overrides)
-    for key, value in (("train.device", args.device), ("logging.wandb", args.wandb)):
-        if value is not None:
-            overrides.append(f"{key}={value}")
-    spec, base, base_path = load_sweep(args.sweep, overrides)
-    if args.config is not None:
+    overrides = flag_overrides(request.overrides, device=request.device, wandb=request.wandb)
+    spec, base, base_path = load_sweep(request.sweep, overrides)
+    if request.config is not None:
         raise UserError("--sweep names its base config in the sweep file (config:); drop --config")
-    experiment = check_name(args.name or spec.name or Path(args.sweep).stem)
-    root = Path(args.storage or "runs").expanduser().resolve()
+    experiment = check_name(request.name or spec.name or Path(request.sweep).stem)
+    root = Path(request.storage or "runs").expanduser().resolve()
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(f"sweep [bold]{experiment}[/bold]: {spec.budget} trials of {base_path.name} "
                   f"({spec.search} search, {'ASHA' if spec.asha else 'no early stopping'} on {spec.metric}), "
                   f"runs in {root / experiment}")
-    if args.dry_run:
+    if request.dry_run:
         console.print("dry run: the sweep file and every dimension's values are valid; nothing was run")
         return 0
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
     (root / experiment).mkdir(parents=True, exist_ok=True)
-    ray = ray_init(args.ray_address, args.workers, base.logging.wandb)
+    ray = ray_init(request.ray_address, request.workers, base.logging.wandb)
     try:
         space = {k: _dimension(d) for k, d in spec.space.items()}
         space["train.seed"] = tune.choice(spec.seeds)
@@ -233,8 +183,6 @@ def sweep_rows(results: Any, metric: str, mode: str, total: int) -> list[dict[st
 
 
 def write_sweep_results(folder: Path, experiment: str, spec: Any, rows: list[dict], base_path: Path) -> None:
-    from agents.fileio import atomic_write_text
-
     atomic_write_text(folder / "sweep_results.json", json.dumps(
         {"experiment": experiment, "config": str(base_path), "metric": spec.metric, "mode": spec.mode,
          "budget": spec.budget, "trials": rows}, indent=2, default=str))
@@ -261,7 +209,3 @@ def print_sweep(console: Any, experiment: str, metric: str, rows: list[dict], ba
 
 def _short(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
-if __name__ == "__main__":
-    sys.exit("run sweeps with: python train.py --sweep configs/sweeps/FILE.yaml")

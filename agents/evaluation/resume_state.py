@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from agents.errors import UserError
-from agents.evaluation import EpisodeResult
+from agents.evaluation.episodes import EpisodeResult
 from agents.fileio import atomic_write, atomic_write_text
 
 PARTIAL = "partial"

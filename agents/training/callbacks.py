@@ -13,7 +13,7 @@ import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from stable_baselines3.common.callbacks import BaseCallback
 
-from agents.evaluation import TRAIN_EVAL_SEED_BASE, aggregate, model_policy, run_episode
+from agents.evaluation.episodes import TRAIN_EVAL_SEED_BASE, aggregate, model_policy, run_episode
 from agents.plainlog import PlainProgress, is_terminal
 
 
@@ -230,7 +230,7 @@ class PeriodicEvalCallback(EveryNStepsCallback):
         return metrics
 
 
-class CheckpointCallback(EveryNStepsCallback):
+class PeriodicCheckpointCallback(EveryNStepsCallback):
     """Calls ``save(step)`` every ``freq`` env steps (the run decides what a checkpoint holds)."""
 
     def __init__(self, freq: int, save: Callable[[int], Path]) -> None:

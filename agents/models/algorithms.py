@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import torch
@@ -10,15 +10,41 @@ from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.utils import get_device
 
-from agents.config import ExperimentConfig
 from agents.errors import UserError
-from agents.networks import count_parameters, policy_kwargs
-from agents.schedules import make_lr_schedule
+from agents.models.extractors import ACTIVATIONS, EXTRACTORS, count_parameters, extractor_kwargs
+from agents.models.schedules import make_lr_schedule
 from agents.registry import Registry
+
+if TYPE_CHECKING:  # the config's types only: agents.config imports models' registries, not the reverse
+    from agents.config import ExperimentConfig
 
 ALGORITHMS: Registry[type[BaseAlgorithm]] = Registry("algorithm", "algo.name")
 ALGORITHMS.register("dqn", DQN)
 ALGORITHMS.register("ppo", PPO)
+
+
+def policy_kwargs(network: Any, algo_name: str) -> dict[str, Any]:
+    """Translate the network config into SB3 ``policy_kwargs`` for DQN or PPO.
+
+    DQN's Q-network takes a list ``net_arch``, PPO's actor-critic ``dict(pi=, vf=)``; the
+    activation is always set explicitly (SB3's DQN defaults to ReLU, PPO to Tanh). The cnn
+    extractor scales its inputs itself, so SB3's image scaling is turned off for it.
+    """
+    kwargs: dict[str, Any] = dict(
+        features_extractor_class=EXTRACTORS.get(network.type),
+        features_extractor_kwargs=extractor_kwargs(network),
+        activation_fn=ACTIVATIONS.get(network.activation),
+    )
+    if network.type == "cnn":
+        kwargs["normalize_images"] = False
+    if algo_name == "dqn":
+        kwargs["net_arch"] = list(network.net_arch)
+    elif algo_name == "ppo":
+        kwargs["net_arch"] = dict(pi=list(network.net_arch), vf=list(network.net_arch))
+        kwargs["share_features_extractor"] = network.share_features_extractor
+    else:  # pragma: no cover - guarded by the config schema
+        raise UserError(f"algo.name: unknown algorithm '{algo_name}'")
+    return kwargs
 
 
 def resolve_device(device: str) -> torch.device:
@@ -57,7 +83,7 @@ def build_model(cfg: ExperimentConfig, env: Any, device: str | torch.device = "c
     """Build the SB3 model the config describes, on ``env`` (a VecEnv or a gym.Env).
 
     The network section becomes the policy's features extractor and heads
-    (:func:`agents.networks.policy_kwargs`); the optim section the optimizer, its weight decay
+    (:func:`agents.models.algorithms.policy_kwargs`); the optim section the optimizer, its weight decay
     and the learning-rate schedule over ``algo.learning_rate``.
     """
     check_spaces(cfg, env.action_space)

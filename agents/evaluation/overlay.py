@@ -26,7 +26,7 @@ class AttentionOverlay(gym.Wrapper):
         self.vehicles: list[Any] = []
 
     def _update(self, obs: Any) -> None:
-        from agents.networks import attention_weights
+        from agents.models.inference import attention_weights
 
         base = self.env.unwrapped
         obs_type = getattr(base, "observation_type", None)

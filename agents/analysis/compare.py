@@ -1,8 +1,9 @@
 """Compare runs: learning curves over seeds, final performance with IQM, generalization.
 
 Runs (run folders, or folders holding them such as ``runs/<EXP>/``) are grouped by their
-``config.yaml`` minus ``train.seed`` (and the keys that only change presentation), so a
-group is one configuration over several seeds. For each group:
+``config.yaml`` minus ``train.seed`` and the keys that are not part of a run's identity
+(:mod:`agents.config.identity`: budget, device, progress, time limits, logging), so a group is
+one configuration over several seeds. For each group:
 
 - learning curves of a ``metrics.csv`` column (default ``eval/return``, the periodic
   deterministic evaluation) against env steps and against wall time: each run's curve is
@@ -19,7 +20,7 @@ fewer than ``MIN_POINTS`` points per run are warned about on stderr (with a dens
 use). Terminal tables are fitted to the terminal's width without breaking a word.
 
 The statistics (Student-t CI, IQM, the stratified percentile bootstrap) come from
-:mod:`agents.stats`, the one module that report.json's intervals use too: IQM = mean of the
+:mod:`agents.analysis.stats`, the one module that report.json's intervals use too: IQM = mean of the
 middle 50% of all run x task scores (``scipy.stats.trim_mean(x, 0.25)``); the bootstrap
 resamples runs with replacement independently within each task, and the CI is the 2.5% and
 97.5% percentiles of the resampled statistic (Agarwal et al. 2021, as rliable does, without
@@ -43,14 +44,15 @@ from typing import Any
 import numpy as np
 import yaml
 
-from agents.config import flatten_config
+from agents.analysis.tables import html_table, markdown_table, terminal_table, write_csv
+from agents.config import flatten_config, identity_difference, identity_items
 from agents.errors import UserError
 from agents.fileio import atomic_write_text
-from agents.stats import (N_RESAMPLES, Statistic, difference_ci, estimate, pooled_iqm, pooled_mean, strata_mean,
+from agents.analysis.stats import (N_RESAMPLES, Statistic, difference_ci, estimate, pooled_iqm, pooled_mean, strata_mean,
                           stratified_ci, t_ci)
 
 # Keys that never make two runs different configurations (besides the seed).
-PRESENTATION_KEYS = ("train.seed", "train.progress_bar", "train.device", "logging.wandb", "logging.tensorboard")
+SEED = ("train.seed",)  # a group is one config over seeds
 SKIP_DIRS = {"checkpoints", "eval", "wandb", "tensorboard", "logs", "compare", "tune"}
 GRID_POINTS = 100
 MAX_LABEL_KEYS = 4
@@ -155,7 +157,7 @@ def read_metric(path: Path, metric: str) -> tuple[np.ndarray, np.ndarray, np.nda
 
 def read_compare_run(path: Path, metric: str) -> Run:
     """A run folder's config, ``metric`` curve and evaluation reports (for evaluation or notebooks
-    use :func:`agents.runs.load_run`)."""
+    use :func:`agents.rundir.loading.load_run`)."""
     try:
         config = yaml.safe_load((path / "config.yaml").read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
@@ -180,26 +182,27 @@ def read_compare_run(path: Path, metric: str) -> Run:
 
 
 def group_runs(runs: list[Run]) -> list[Group]:
-    """Group runs whose configs differ only in the seed; label groups by the keys that vary."""
-    groups: dict[str, Group] = {}
+    """Group runs that are one config over seeds (:func:`agents.config.identity_difference`
+    ignoring ``train.seed``: an extended run joins its siblings); label groups by the keys that vary."""
+    out: list[Group] = []
     for run in runs:
-        flat = {k: v for k, v in flatten_config(run.config).items() if k not in PRESENTATION_KEYS}
-        key = json.dumps(flat, sort_keys=True, default=str)
-        groups.setdefault(key, Group(key=key, runs=[])).runs.append(run)
-    out = list(groups.values())
+        group = next((g for g in out if not identity_difference(g.runs[0].config, run.config, SEED)), None)
+        if group is None:
+            flat = identity_items(run.config, SEED)
+            out.append(group := Group(key=json.dumps(flat, sort_keys=True, default=str), runs=[]))
+        group.runs.append(run)
     flats = [json.loads(g.key) for g in out]
     keys = sorted({k for f in flats for k in f})
     varying = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flats}) > 1]
-    shown = [k for k in varying if not k.startswith("logging.")] or varying
     for g, flat in zip(out, flats):
         g.runs.sort(key=lambda r: r.seed)
         g.varying = {k: flat.get(k) for k in varying}
-        if shown and len(shown) <= MAX_LABEL_KEYS:
-            g.label = ", ".join(f"{k}={_short(flat.get(k))}" for k in shown)
-        elif shown:  # many differences (unrelated runs): the run folder's name without seed and time
+        if varying and len(varying) <= MAX_LABEL_KEYS:
+            g.label = ", ".join(f"{k}={_short(flat.get(k))}" for k in varying)
+        elif varying:  # many differences (unrelated runs): the run folder's name without seed and time
             g.label = re.sub(r"__s\d+(__\d{8}-\d{6}(-\d+)?)?$", "", g.runs[0].path.name)
         else:
-            g.label = str(flat.get("logging.experiment") or g.runs[0].path.parent.name)
+            g.label = str((g.runs[0].config.get("logging") or {}).get("experiment") or g.runs[0].path.parent.name)
     seen: dict[str, int] = {}
     for g in out:  # labels must tell groups apart
         seen[g.label] = seen.get(g.label, 0) + 1
@@ -414,48 +417,6 @@ GEN_HEAD = ["scenario", "split", "n", "return/step", "crash", "success"]
 GEN_DROP = ("success", "crash", "n", "split")
 
 
-def fit_widths(head: list[str], body: list[list[str]], width: int, whole: frozenset[str],
-               drop: tuple[str, ...]) -> dict[str, int]:
-    """Column -> text width so the table fits ``width`` without breaking a word: columns in
-    ``whole`` keep their longest cell on one line, the others may wrap between words; columns
-    in ``drop`` are left out, in that order, while even the narrowest layout is too wide."""
-    rows = [head, *body]
-    low = {h: max(_widest(row[i], h in whole) for row in rows) for i, h in enumerate(head)}
-    high = {h: max(len(row[i]) for row in rows) for i, h in enumerate(head)}
-    shown = list(head)
-    for name in [None, *drop]:
-        if name in shown:
-            shown.remove(name)
-        if sum(low[h] for h in shown) + 3 * len(shown) + 1 <= width:  # padding 2 and a border per column
-            break
-    widths = {h: low[h] for h in shown}
-    spare = width - sum(widths.values()) - 3 * len(shown) - 1
-    for h in sorted(shown, key=lambda h: high[h] - low[h]):  # unwrap the columns that need least room first
-        grow = max(0, min(spare, high[h] - low[h]))
-        widths[h] += grow
-        spare -= grow
-    return widths
-
-
-def _widest(text: str, whole: bool) -> int:
-    return len(text) if whole else max((len(w) for w in text.split()), default=0)
-
-
-def terminal_table(title: str, head: list[str], body: list[list[str]], width: int,
-                   whole: frozenset[str] = frozenset(), drop: tuple[str, ...] = ()) -> tuple[Any, list[str]]:
-    """A rich Table that fits ``width`` (see :func:`fit_widths`) and the headers left out."""
-    from rich.table import Table
-    from rich.text import Text
-
-    widths = fit_widths(head, body, width, whole, drop)
-    table = Table(title=title)
-    for h, w in widths.items():
-        table.add_column(h, width=w, no_wrap=h in whole, overflow="fold")
-    for row in body:
-        table.add_row(*(Text(c) for h, c in zip(head, row) if h in widths))
-    return table, [h for h in head if h not in widths]
-
-
 def print_tables(summary: dict[str, Any], console: Any, out: Path) -> None:
     """The final-performance table and one generalization table per group and suite, fitted to
     the console's width (narrow terminals lose low-priority columns, never a word)."""
@@ -475,31 +436,6 @@ def print_tables(summary: dict[str, Any], console: Any, out: Path) -> None:
     if left_out:
         console.print(f"left out at this width: {', '.join(sorted(left_out))} (see {out}/*.md)", markup=False,
                       highlight=False)
-
-
-def markdown(head: list[str], body: list[list[str]]) -> str:
-    esc = [[c.replace("|", "\\|") for c in row] for row in body]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in esc]) + "\n"
-
-
-def html_table(head: list[str], body: list[list[str]]) -> str:
-    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-    trs = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in body)
-    return f"<table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    columns = list(dict.fromkeys(k for r in rows for k in r))
-
-    def cell(v: Any) -> Any:
-        return json.dumps(v) if isinstance(v, list) else v
-
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows({k: cell(v) for k, v in r.items()} for r in rows)
-    atomic_write_text(path, buf.getvalue())
 
 
 def plot_curves(groups: list[Group], curves: dict[str, list[dict]], axis: str, metric: str, path: Path) -> bytes:
@@ -532,7 +468,7 @@ def plot_curves(groups: list[Group], curves: dict[str, list[dict]], axis: str, m
     return data
 
 
-def write_html(path: Path, metric: str, groups: list[Group], pngs: dict[str, bytes], final: tuple, gen: tuple | None,
+def write_compare_html(path: Path, metric: str, groups: list[Group], pngs: dict[str, bytes], final: tuple, gen: tuple | None,
                warnings: list[str]) -> None:
     imgs = "".join(f'<figure><img alt="{html.escape(metric)} vs {k}" src="data:image/png;base64,'
                    f'{base64.b64encode(v).decode()}"></figure>' for k, v in pngs.items())
@@ -582,13 +518,13 @@ def compare(paths: list[Path], metric: str, out: Path, stderr=None) -> dict[str,
         gen_rows.extend(generalization_rows(g))
     pngs = {axis: plot_curves(groups, curves, axis, metric, out / f"curves_{axis}.png") for axis in ("steps", "wall")}
     final = final_table_rows(finals)
-    atomic_write_text(out / "final.md", f"Final {metric} (last logged value per run)\n\n" + markdown(*final))
+    atomic_write_text(out / "final.md", f"Final {metric} (last logged value per run)\n\n" + markdown_table(*final))
     write_csv(out / "final.csv", finals)
     gen = gen_table_rows(gen_rows) if gen_rows else None
     if gen:
-        atomic_write_text(out / "generalization.md", markdown(*gen))
+        atomic_write_text(out / "generalization.md", markdown_table(*gen))
         write_csv(out / "generalization.csv", gen_rows)
-    write_html(out / "report.html", metric, groups, pngs, final, gen, warnings)
+    write_compare_html(out / "report.html", metric, groups, pngs, final, gen, warnings)
     summary = {"metric": metric, "warnings": warnings, "groups": [
         {"label": g.label, "varying": g.varying, "n": len(g.runs), "seeds": g.seeds,
          "runs": [str(r.path) for r in g.runs], "final": f, "curve_steps": cs, "curve_wall": cw}
@@ -603,25 +539,19 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
-def main(argv: list[str]) -> int:
+def run_compare(paths: list[Path], metric: str = "eval/return", out: Path | None = None) -> int:
+    """compare.py: compare the runs at ``paths``, print the tables and write the report to ``out``
+    (default ``PATH/compare`` for one experiment folder, else ``./compare``); returns the exit code."""
     from rich.console import Console
 
-    from agents.cli import Parser
-
-    p = Parser(prog="compare.py", description="Compare runs: learning curves, final IQM with CIs, generalization.")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="run folders or experiment folders (runs/EXP)")
-    p.add_argument("--metric", default="eval/return", help="metrics.csv column (default eval/return)")
-    p.add_argument("--out", type=Path, help="output folder (default PATH/compare for one experiment folder, else ./compare)")
-    args = p.parse_args(argv)
-    if any(not path.strip() for path in args.paths):
+    if any(not str(path).strip() for path in paths):
         raise UserError("an empty path was given; pass run folders or experiment folders (e.g. runs/EXP)")
-    args.paths = [Path(path) for path in args.paths]
-    out = args.out
+    paths = [Path(path) for path in paths]
     if out is None:
-        single = args.paths[0]
-        out = single / "compare" if len(args.paths) == 1 and single.is_dir() and not (single / "config.yaml").exists() \
+        single = paths[0]
+        out = single / "compare" if len(paths) == 1 and single.is_dir() and not (single / "config.yaml").exists() \
             else Path("compare")
-    summary = compare(args.paths, args.metric, out)
+    summary = compare(paths, metric, out)
     console = Console()
     if not console.is_terminal and "COLUMNS" not in os.environ:  # a log file or pipe: one line per row
         console = Console(width=200)

@@ -13,7 +13,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from agents.evaluation import COMPARABLE, read_report
+from agents.evaluation.episodes import COMPARABLE, read_report
 from agents.fileio import atomic_write_text
 
 TABLE_METRICS = [("return", "return"), ("return_per_step", "return/step"), ("crash_rate", "crash rate"),
@@ -42,7 +42,7 @@ def split_rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             for m in COMPARABLE if m in summary["seen"] or m in summary["unseen"]]
 
 
-def markdown(report: dict[str, Any]) -> str:
+def report_markdown(report: dict[str, Any]) -> str:
     m = report["model"]
     lines = [f"# Evaluation: {report['suite']}", "",
              f"Run `{report['run_dir']}`: {m['algo']} / {m['network']}, {m['timesteps']} steps on {m['train_env']}; "
@@ -62,7 +62,7 @@ CONSOLE_METRICS = [("return", "return"), ("crash_rate", "crash rate"), ("success
                    ("mean_speed", "speed m/s")]
 
 
-def print_summary(report: dict[str, Any], console: Any = None) -> None:
+def print_report_summary(report: dict[str, Any], console: Any = None) -> None:
     """The report's headline numbers as terminal tables: per scenario, then seen vs unseen."""
     from rich.console import Console
     from rich.table import Table
@@ -93,9 +93,9 @@ def print_summary(report: dict[str, Any], console: Any = None) -> None:
         console.print(split)
 
 
-def write_markdown(report_path: Path) -> Path:
+def write_report_markdown(report_path: Path) -> Path:
     path = Path(report_path).with_name("report.md")
-    atomic_write_text(path, markdown(read_report(report_path)))
+    atomic_write_text(path, report_markdown(read_report(report_path)))
     return path
 
 
@@ -187,7 +187,7 @@ n=1: one value, no interval.</p>
 """
 
 
-def write_html(report_path: Path) -> Path:
+def write_report_html(report_path: Path) -> Path:
     report = read_report(report_path)
     page_dir = Path(report_path).parent
     path = page_dir / "report.html"

@@ -1,0 +1,1 @@
+"""Where an experiment's trials run: subprocesses (:mod:`.process`) or Ray tasks (:mod:`.ray`)."""
