@@ -122,3 +122,15 @@ HIGHWAY_RULES: dict[str, Rule] = {
     "high_speed_reward": Number(),
     "reward_speed_range": Pair(distinct=True),  # [m/s]
 }
+
+
+def first_error_line(exc: Any, source: str, path: str | None, problem: str | None = None) -> str:
+    """One line for a pydantic ``ValidationError``'s first error: ``source: path: problem``
+    (default problem: pydantic's message and the value given), ``(and N more)`` when it has
+    more. The project's config, suite and sweep files all report through it."""
+    errors = exc.errors()
+    if problem is None:
+        value = errors[0].get("input")
+        problem = errors[0]["msg"] + ("" if isinstance(value, Mapping) else f" (got {value!r})")
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{source}: {problem}{more}" if path is None else f"{source}: {path}: {problem}{more}"

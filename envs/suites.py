@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from envs.checks import first_error_line
 from envs.factory import EnvConfigError, check_env_config
 from envs.suggest import did_you_mean
 from envs.yamlfile import read_yaml_file
@@ -126,18 +127,16 @@ def _loc(loc: tuple) -> str:
 def _format(exc: ValidationError, source: str) -> str:
     err = exc.errors()[0]
     loc = tuple(err["loc"])
-    path = _loc(loc)
+    problem = None
     if err["type"] == "extra_forbidden":
         model = _ScenarioModel if "scenarios" in loc[:1] else _SuiteModel
-        return f"{source}: {path}: unknown key{did_you_mean(loc[-1], model.model_fields)}; " \
-               f"valid keys: {', '.join(model.model_fields)}"
-    if err["type"] == "missing":
-        return f"{source}: {path}: missing required key"
-    if err["type"] == "literal_error":
-        return f"{source}: {path}: must be one of {', '.join(SPLITS)} (got {err.get('input')!r})"
-    value = err.get("input")
-    shown = "" if isinstance(value, Mapping) else f" (got {value!r})"
-    return f"{source}: {path}: {err['msg']}{shown}"
+        problem = (f"unknown key{did_you_mean(loc[-1], model.model_fields)}; "
+                   f"valid keys: {', '.join(model.model_fields)}")
+    elif err["type"] == "missing":
+        problem = "missing required key"
+    elif err["type"] == "literal_error":
+        problem = f"must be one of {', '.join(SPLITS)} (got {err.get('input')!r})"
+    return first_error_line(exc, source, _loc(loc), problem)
 
 
 # ---------------------------------------------------------------- loading

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib
+import io
 import os
 import shutil
 import subprocess
@@ -34,6 +37,25 @@ def cli_env() -> dict[str, str]:
 def run_cli(*args: str, timeout: int = 300, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], cwd=cwd, env=cli_env(), capture_output=True,
                           text=True, timeout=timeout)
+
+
+def run_in_process(script: str, *args: str) -> subprocess.CompletedProcess:
+    """A CLI (``train.py``, ``evaluate.py``, ``compare.py``) run in this process, with its
+    exit code and output as a subprocess would give them: seconds faster per call, for the
+    many bad-input checks (each CLI also has subprocess tests)."""
+    from agents.cli import run_cli as cli_main
+
+    module = importlib.import_module(Path(script).stem)
+    out, err, code, cwd = io.StringIO(), io.StringIO(), 0, os.getcwd()
+    os.chdir(ROOT)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            cli_main(module.main, list(args))
+    except SystemExit as exc:
+        code = exc.code or 0
+    finally:
+        os.chdir(cwd)
+    return subprocess.CompletedProcess([script, *args], code, out.getvalue(), err.getvalue())
 
 
 def _train_tiny(tmp_path_factory, name: str, config: str, wandb: str, overrides: list[str]) -> Path:

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import SMALL_ENV, run_cli
+from tests.conftest import SMALL_ENV, run_cli, run_in_process
 
 
 def assert_clean_failure(proc, expected: str) -> None:
@@ -34,9 +34,16 @@ def assert_clean_failure(proc, expected: str) -> None:
 ])
 def test_train_bad_input(tmp_path, args, expected):
     run_dir = tmp_path / "run"
-    proc = run_cli("train.py", *args, "--run-dir", str(run_dir), *SMALL_ENV[:0])
+    proc = run_in_process("train.py", *args, "--run-dir", str(run_dir))
     assert_clean_failure(proc, expected)
     assert not run_dir.exists(), "a failed start must leave no run folder"
+
+
+def test_train_bad_input_in_a_real_process(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = run_cli("train.py", "--config", "configs/highway_dqn.yaml", "algo.learning_rat=1", "--run-dir", str(run_dir))
+    assert_clean_failure(proc, "unknown key 'algo.learning_rat' (did you mean 'algo.learning_rate'?)")
+    assert not run_dir.exists()
 
 
 def test_train_refuses_non_empty_run_dir(tmp_path):
@@ -62,11 +69,11 @@ def test_evaluate_bad_input(tmp_path, dqn_run):
     assert_clean_failure(run_cli("evaluate.py", str(tmp_path / "missing")), "run folder not found")
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert_clean_failure(run_cli("evaluate.py", str(empty)), "not a laneforge run folder")
+    assert_clean_failure(run_in_process("evaluate.py", str(empty)), "not a laneforge run folder")
     no_model = tmp_path / "no_model"
     # without eval/: other tests may already have evaluated the shared dqn_run
     shutil.copytree(dqn_run, no_model, ignore=shutil.ignore_patterns("model.zip", "eval"))
-    assert_clean_failure(run_cli("evaluate.py", str(no_model), "--episodes", "1", "--no-video"),
+    assert_clean_failure(run_in_process("evaluate.py", str(no_model), "--episodes", "1", "--no-video"),
                          "no model in this run folder")
     assert not (no_model / "eval").exists()
-    assert_clean_failure(run_cli("evaluate.py", str(dqn_run), "--episodes", "0"), "--episodes")
+    assert_clean_failure(run_in_process("evaluate.py", str(dqn_run), "--episodes", "0"), "--episodes")

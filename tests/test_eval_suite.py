@@ -85,6 +85,7 @@ def test_rollouts_load_with_numpy_alone(suite_run):
             assert np.allclose(sums, data["return"])
 
 
+@pytest.mark.slow  # worker processes; the default run covers --workers 2 in test_eval_resume (same report)
 def test_workers_give_the_same_metrics(dqn_run, tmp_path):
     dqn_run = copy_run(dqn_run, tmp_path)
     reports = []

@@ -132,31 +132,33 @@ def test_sweep_files_validate_and_no_ray_in_other_backends(tmp_path):
 
 
 def test_process_backend_grid_rerun_skips_and_resumes(tmp_path):
-    proc = experiment(tmp_path, *GRID, "--workers", "2", "--wandb", "offline")
+    grid = ["--seeds", "0", "--grid", "network.type=mlp,attention"]  # two runs at once in two processes
+    names = [f"highway-fast-v0__ppo__{net}__s0" for net in ("mlp", "attention")]
+    proc = experiment(tmp_path, *grid, "--workers", "2", "--wandb", "offline")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     folder = tmp_path / "exp"
     done = summaries(folder)
-    assert sorted(done) == sorted(NAMES)
+    assert sorted(done) == sorted(names)
     assert all(s["num_timesteps"] == 128 for s in done.values())
     assert set(statuses(folder).values()) == {"done"}
-    cfg = (folder / "highway-fast-v0__ppo__attention__s1" / "config.yaml").read_text()
-    assert "experiment: exp" in cfg and "network.type=attention" in cfg and "seed: 1" in cfg
+    cfg = (folder / "highway-fast-v0__ppo__attention__s0" / "config.yaml").read_text()
+    assert "experiment: exp" in cfg and "network.type=attention" in cfg and "seed: 0" in cfg
     # One W&B group (the experiment), grid values as tags.
     from agents.rundir.wandb_offline import find_run_logs, read_run
 
-    run = read_run(find_run_logs(folder / "highway-fast-v0__ppo__attention__s1")[0])["run"]
+    run = read_run(find_run_logs(folder / "highway-fast-v0__ppo__attention__s0")[0])["run"]
     assert run["group"] == "exp"
-    assert {"ppo", "attention", "seed1", "network.type=attention"} <= set(run["tags"])
+    assert {"ppo", "attention", "seed0", "network.type=attention"} <= set(run["tags"])
     # Each run's log holds plain progress lines (no terminal there), ending at its budget.
-    log = (folder / "logs" / "highway-fast-v0__ppo__attention__s1.log").read_text()
+    log = (folder / "logs" / "highway-fast-v0__ppo__attention__s0.log").read_text()
     assert "train  128/128 steps (100%)" in log and "\x1b[" not in log
 
     # Running the same experiment again finds every run finished: nothing is retrained.
-    mtimes = {n: (folder / n / "model.zip").stat().st_mtime_ns for n in NAMES}
-    proc = experiment(tmp_path, *GRID, "--workers", "2", "--wandb", "offline")
+    mtimes = {n: (folder / n / "model.zip").stat().st_mtime_ns for n in names}
+    proc = experiment(tmp_path, *grid, "--workers", "2", "--wandb", "offline")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert set(statuses(folder).values()) == {"skipped"}
-    assert mtimes == {n: (folder / n / "model.zip").stat().st_mtime_ns for n in NAMES}
+    assert mtimes == {n: (folder / n / "model.zip").stat().st_mtime_ns for n in names}
 
     # A larger budget for one run: it is resumed from its checkpoint, not restarted.
     proc = experiment(tmp_path, "--seeds", "0", "--grid", "network.type=mlp", "--workers", "2",
@@ -165,7 +167,7 @@ def test_process_backend_grid_rerun_skips_and_resumes(tmp_path):
     assert statuses(folder) == {"highway-fast-v0__ppo__mlp__s0": "resumed"}
     done = summaries(folder)
     assert done["highway-fast-v0__ppo__mlp__s0"]["num_timesteps"] == 192
-    assert done["highway-fast-v0__ppo__mlp__s1"]["num_timesteps"] == 128
+    assert done["highway-fast-v0__ppo__attention__s0"]["num_timesteps"] == 128
     prov = json.loads((folder / "highway-fast-v0__ppo__mlp__s0" / "provenance.json").read_text())
     assert len(prov.get("resumes", [])) == 1
 

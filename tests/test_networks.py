@@ -15,7 +15,7 @@ from stable_baselines3 import DQN, PPO
 
 from agents.config import ExperimentConfig, parse_config
 from agents.errors import UserError
-from agents.models.algorithms import build_model, parameter_counts, policy_kwargs
+from agents.models.algorithms import ALGORITHMS, build_model, parameter_counts, policy_kwargs
 from agents.models.extractors import EXTRACTORS, EgoAttentionExtractor, extractor_kwargs
 from agents.models.inference import attention_weights, predict_any_rows
 from agents.models.schedules import LRSchedule, make_lr_schedule
@@ -248,10 +248,11 @@ def test_attention_weights(algo):
 
 
 def test_rows_other_than_training_need_attention():
+    """Inference is library code: it raises ValueError (the CLIs never reach it with a misfit)."""
     model = make_model("dqn", "mlp")
-    with pytest.raises(UserError, match="network.type"):
+    with pytest.raises(ValueError, match="row-agnostic network"):
         predict_any_rows(model, vehicles(np.random.default_rng(7), 2, ROWS + 2))
-    with pytest.raises(UserError, match="network.type"):
+    with pytest.raises(ValueError, match="attention network"):
         attention_weights(model, vehicles(np.random.default_rng(7), 2, ROWS))
 
 
@@ -296,7 +297,7 @@ def test_extractor_kwargs_cover_the_options(net):
     kwargs = extractor_kwargs(cfg.network)
     section = getattr(cfg.network, cfg.network.type)
     assert set(kwargs) == set(type(section).model_fields) | {"activation"}
-    assert policy_kwargs(cfg.network, "ppo")["net_arch"] == {"pi": [16], "vf": [16]}
+    assert policy_kwargs(cfg.network, ALGORITHMS.get("ppo"))["net_arch"] == {"pi": [16], "vf": [16]}
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "gelu", "silu", "elu", "leaky_relu"])
@@ -320,7 +321,7 @@ def test_cnn_scales_frames_and_passes_unbounded_grids():
     grid = EXTRACTORS.get("cnn")(SPACES["cnn_grid"], channels=[2], kernel_sizes=[3], strides=[1], features_dim=0)
     assert not grid.scale_inputs
     assert grid.features_dim == 2 * 7 * 7
-    assert policy_kwargs(make_cfg("dqn", "cnn").network, "dqn")["normalize_images"] is False
+    assert policy_kwargs(make_cfg("dqn", "cnn").network, ALGORITHMS.get("dqn"))["normalize_images"] is False
 
 
 # ------------------------------------------------------------------ optim: schedules, AdamW

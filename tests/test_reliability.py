@@ -53,7 +53,11 @@ def _final_steps(run_dir: Path) -> int:
     return json.loads((run_dir / "train_summary.json").read_text())["num_timesteps"]
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("sig, code", [
+    (signal.SIGINT, 130),
+    # the same path through another signal: run with -m slow (keeps the default run under 5 minutes)
+    pytest.param(signal.SIGTERM, 143, marks=pytest.mark.slow),
+])
 def test_signal_saves_checkpoint_and_resume_finishes(tmp_path, sig, code):
     run_dir = tmp_path / "run"
     proc = _start(run_dir)

@@ -10,8 +10,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from agents.config.overrides import apply_overrides
-from agents.config.schema import EnvConfig, ExperimentConfig, PPOConfig
+from agents.config.schema import ALGO_NAMES, EnvConfig, ExperimentConfig, PPOConfig
 from agents.errors import UserError, did_you_mean
+from envs.checks import first_error_line
 
 
 def dotted_keys(model: type[BaseModel] = None, prefix: str = "") -> list[str]:  # type: ignore[assignment]
@@ -32,7 +33,7 @@ def dotted_keys(model: type[BaseModel] = None, prefix: str = "") -> list[str]:  
 
 def _clean_loc(loc: tuple) -> tuple:
     # The algo union adds its tag ('dqn'/'ppo') to error paths: drop it.
-    return tuple(p for i, p in enumerate(loc) if not (i == 1 and loc[0] == "algo" and p in ("dqn", "ppo")))
+    return tuple(p for i, p in enumerate(loc) if not (i == 1 and loc[0] == "algo" and p in ALGO_NAMES))
 
 
 def suggest_key(path: str) -> str:
@@ -68,17 +69,15 @@ def format_validation_error(exc: ValidationError, source: str, overrides: list[s
     err = exc.errors()[0]
     loc = _clean_loc(tuple(err["loc"]))
     path = ".".join(str(p) for p in loc)
-    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
     item = _override_for(path, overrides or [])
     if item is not None:
         source = f"command-line override '{item}'"
     if err["type"] == "extra_forbidden":
-        return f"{source}: unknown key '{path}'{suggest_key(path)}{more}"
+        return first_error_line(exc, source, None, f"unknown key '{path}'{suggest_key(path)}")
     if err["type"] == "union_tag_invalid":
-        return f"{source}: {path}.name: unknown algorithm {err['input'].get('name')!r}; valid: dqn, ppo{more}"
-    value = err.get("input")
-    shown = "" if isinstance(value, dict) else f" (got {value!r})"
-    return f"{source}: {path}: {err['msg']}{shown}{more}"
+        return first_error_line(exc, source, f"{path}.name", f"unknown algorithm {err['input'].get('name')!r}; "
+                                                             f"valid: {', '.join(ALGO_NAMES)}")
+    return first_error_line(exc, source, path)
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

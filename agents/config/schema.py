@@ -67,6 +67,8 @@ class PPOConfig(Strict):
 
 
 AlgoConfig = Annotated[DQNConfig | PPOConfig, Field(discriminator="name")]
+# The algo section's names (each config class's ``name`` literal).
+ALGO_NAMES = tuple(c.model_fields["name"].default for c in (DQNConfig, PPOConfig))
 
 
 class MlpOptions(Strict):

@@ -38,6 +38,7 @@ from agents.evaluation import resume_state as eval_progress
 from agents.evaluation.report import write_report_html, write_report_markdown
 from agents.evaluation.resume_state import as_json, parameters_sha256
 from agents.fileio import atomic_write
+from agents.models.extractors import EXTRACTORS
 from agents.plainlog import PlainProgress, is_terminal
 from agents.rundir.loading import LoadedRun, load_run
 from agents.rundir.tracking import finish_wandb, init_wandb
@@ -72,7 +73,7 @@ def forced_config(run_cfg: Any, scenario: Scenario) -> tuple[dict[str, Any], dic
     """The scenario's env config with the run's observation and action forced on it.
 
     Returns (env_config, forced): ``forced`` records what was overridden, for the report.
-    An attention network keeps a scenario's larger ``observation.vehicles_count`` (it runs
+    A row-agnostic network (attention) keeps a scenario's larger ``observation.vehicles_count`` (it runs
     on any number of vehicle rows); scenario-specific action keys that don't change the
     action space (such as roundabout's ``target_speeds``) are kept.
     """
@@ -82,7 +83,7 @@ def forced_config(run_cfg: Any, scenario: Scenario) -> tuple[dict[str, Any], dic
     forced: dict[str, Any] = {}
     obs = _train_section(run_cfg, "observation")
     own_obs = dict(config.get("observation", {}))
-    if run_cfg.network.type == "attention" and own_obs.get("vehicles_count", 0) > obs.get("vehicles_count", 5):
+    if EXTRACTORS.get(run_cfg.network.type).row_agnostic and own_obs.get("vehicles_count", 0) > obs.get("vehicles_count", 5):
         obs["vehicles_count"] = own_obs["vehicles_count"]
     if obs and own_obs != obs:
         forced["observation"] = obs
@@ -110,7 +111,7 @@ def fit_problem(model: Any, env: Any, network: str) -> str | None:
         return f"observation space {got} differs from the model's {want}"
     if getattr(got, "shape", None) != getattr(want, "shape", None):
         rows_only = (len(got.shape) == len(want.shape) and got.shape[1:] == want.shape[1:])
-        if not (rows_only and network == "attention"):
+        if not (rows_only and EXTRACTORS.get(network).row_agnostic):
             return f"observation shape {got.shape} differs from the model's {want.shape}"
     if env.action_space != model.action_space:
         return f"action space {env.action_space} differs from the model's {model.action_space}"
@@ -145,7 +146,7 @@ def _init_worker(run_dir: str, model: str, device: str) -> None:
 def _run_task(run: LoadedRun, scenario: Scenario, task: Task) -> dict[str, Any]:
     env = scenario_env(run.config, scenario, render_mode="rgb_array" if task.video_dir else None)
     if task.video_dir:
-        if run.config.network.type == "attention":
+        if hasattr(EXTRACTORS.get(run.config.network.type), "forward_with_weights"):
             from agents.evaluation.overlay import AttentionOverlay
 
             env = AttentionOverlay(env, run.model)  # draws the ego's attention on the frames

@@ -14,6 +14,7 @@ from agents.config import MAX_TRAIN_SEED, ExperimentConfig, load_config
 from agents.errors import UserError, did_you_mean
 from agents.experiments.plan import RESERVED_KEYS, check_name
 from agents.rundir.layout import PROJECT_ROOT
+from envs.checks import first_error_line
 
 
 class Dimension(BaseModel):
@@ -84,7 +85,7 @@ def load_sweep(path: Path, overrides: list[str]) -> tuple[SweepSpec, ExperimentC
         where = ".".join(str(p) for p in err["loc"])
         names = list(SweepSpec.model_fields) if len(err["loc"]) == 1 else []
         hint = did_you_mean(err["loc"][-1], names) if err["type"] == "extra_forbidden" else ""
-        raise UserError(f"{path}: {where}: {err['msg']}{hint}") from None
+        raise UserError(first_error_line(exc, str(path), where, f"{err['msg']}{hint}")) from None
     base_path = Path(spec.config)
     if not base_path.is_absolute():
         base_path = (PROJECT_ROOT / base_path) if not base_path.exists() else base_path.resolve()

@@ -44,6 +44,8 @@ class MlpExtractor(BaseFeaturesExtractor):
     """Flatten a vector observation, then optional hidden layers (layer norm, dropout,
     residual connections between equal-width layers). With no layers it is SB3's flatten."""
 
+    row_agnostic = False  # needs the training row count
+
     def __init__(
         self,
         observation_space: gym.spaces.Box,
@@ -95,6 +97,9 @@ class CnnExtractor(BaseFeaturesExtractor):
     and ``policy_kwargs`` turns SB3's own image scaling off. The output size is found by a
     dummy pass.
     """
+
+    row_agnostic = False
+    scales_inputs = True  # input_norm: SB3's image scaling stays off
 
     def __init__(
         self,
@@ -244,6 +249,8 @@ class EgoAttentionExtractor(BaseFeaturesExtractor):
     non-ego rows nor on absent rows, and the extractor accepts any number of rows: a model
     trained with N rows runs on more through :func:`predict_any_rows`.
     """
+
+    row_agnostic = True  # any number of vehicle rows (absent ones masked)
 
     def __init__(
         self,

@@ -17,17 +17,13 @@ import numpy as np
 import torch
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
-from agents.errors import UserError
-from agents.models.extractors import EgoAttentionExtractor
+from agents.models.algorithms import spec_of
 
 
 def policy_extractor(model: Any) -> BaseFeaturesExtractor:
-    """The features extractor that chooses actions: DQN's online Q-network's, PPO's actor's
-    (the shared one when ``share_features_extractor``)."""
-    policy = model.policy
-    if hasattr(policy, "q_net"):
-        return policy.q_net.features_extractor
-    return policy.pi_features_extractor
+    """The features extractor that chooses actions (the algorithm spec says which: DQN's
+    online Q-network's, PPO's actor's, the shared one when ``share_features_extractor``)."""
+    return spec_of(model).acting_extractor(model.policy)
 
 
 def _as_batch(model: Any, obs: Any) -> tuple[torch.Tensor, bool]:
@@ -46,10 +42,10 @@ def _as_batch(model: Any, obs: Any) -> tuple[torch.Tensor, bool]:
     if batch.shape[2:] != space.shape[1:]:
         raise ValueError(f"observations of shape {batch.shape[1:]} differ from the model's {space.shape} "
                          "beyond the row count (the first dimension of one observation)")
-    if batch.shape[1:] != space.shape and not isinstance(policy_extractor(model), EgoAttentionExtractor):
-        raise UserError(
-            f"network.type: only 'attention' runs on a different number of observation rows "
-            f"({batch.shape[1]} here, {space.shape[0]} in training)"
+    if batch.shape[1:] != space.shape and not getattr(policy_extractor(model), "row_agnostic", False):
+        raise ValueError(
+            f"only a row-agnostic network (network.type attention) runs on a different number of observation "
+            f"rows ({batch.shape[1]} here, {space.shape[0]} in training)"
         )
     return torch.as_tensor(batch, dtype=torch.float32, device=model.policy.device), single
 
@@ -72,7 +68,7 @@ def predict_any_rows(model: Any, obs: Any, deterministic: bool = True) -> np.nda
     with torch.no_grad():
         actions = policy._predict(tensor, deterministic=deterministic)
     actions = actions.cpu().numpy().reshape((-1, *policy.action_space.shape))
-    if hasattr(policy, "q_net") and not deterministic:
+    if spec_of(model).epsilon_greedy and not deterministic:
         # numpy's global RNG and the action space's, as DQN.predict (seeded by SB3's set_random_seed)
         for i in range(len(actions)):
             if np.random.rand() < getattr(model, "exploration_rate", 0.0):
@@ -94,9 +90,9 @@ def attention_weights(model: Any, obs: Any) -> np.ndarray:
     absent vehicles get 0. PPO: the actor's extractor.
     """
     extractor = policy_extractor(model)
-    if not isinstance(extractor, EgoAttentionExtractor):
-        raise UserError(f"network.type: attention weights need the 'attention' network, this model has "
-                        f"{type(extractor).__name__}")
+    if not hasattr(extractor, "forward_with_weights"):
+        raise ValueError(f"attention weights need an attention network (network.type attention), this model "
+                         f"has {type(extractor).__name__}")
     tensor, _ = _as_batch(model, obs)
     was_training = extractor.training
     extractor.eval()

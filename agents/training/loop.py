@@ -18,14 +18,13 @@ from typing import Any
 import numpy as np
 import torch
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
 
 from agents.config import MAX_TRAIN_SEED, ExperimentConfig, budget_text, dump_config, round_budget
 from agents.errors import Interrupted, TrainingStopped, UserError, WallTimeReached
 from agents.fileio import atomic_write, atomic_write_text
-from agents.models.algorithms import build_model, parameter_counts, resolve_device
+from agents.models.algorithms import ALGORITHMS, build_model, parameter_counts, resolve_device
 from agents.rundir import checkpoints as ckpts
 from agents.rundir.layout import new_run_dir
 from agents.rundir.loading import read_run_config
@@ -86,7 +85,7 @@ def resolve_threads(cfg: ExperimentConfig) -> None:
     if cfg.train.torch_threads == "auto":
         in_process = is_batched(cfg.env.id) or cfg.env.n_envs == 1 or cfg.env.vec_env == "dummy"
         subproc = 0 if in_process else cfg.env.n_envs
-        cfg.train.torch_threads = auto_torch_threads(cfg.algo.name == "dqn", subproc)
+        cfg.train.torch_threads = auto_torch_threads(ALGORITHMS.get(cfg.algo.name).off_policy, subproc)
 
 
 def build(cfg: ExperimentConfig, env_seed: int | None = None) -> Built:
@@ -209,6 +208,7 @@ def _restore(model: Any, ckpt: Path, state: dict) -> None:
 def _train_in(built: Built, run_dir: Path, argv: list[str], out, resume: tuple[Path, dict] | None = None,
               extra_callbacks: list | None = None, deadline: float | None = None) -> Path:
     cfg, model = built.cfg, built.model
+    spec = ALGORITHMS.get(cfg.algo.name)
     name = run_dir.name
     state: dict[str, Any] = {"best_return": -np.inf, "wall_s": 0.0}
     wandb_id = None
@@ -237,7 +237,7 @@ def _train_in(built: Built, run_dir: Path, argv: list[str], out, resume: tuple[P
     else:
         _append_resume_provenance(run_dir, provenance(argv, built.device, {**info, "resumed_from": str(resume[0])}))
     logger = make_logger(run_dir, cfg.logging.tensorboard, wandb_run, state["wall_s"])
-    if isinstance(model, OnPolicyAlgorithm):  # time/iterations continues after a resume
+    if not spec.off_policy:  # time/iterations continues after a resume
         logger.iteration_offset = model.num_timesteps // (model.n_steps * model.n_envs)
     model.set_logger(logger)
     start = time.time()
@@ -251,13 +251,13 @@ def _train_in(built: Built, run_dir: Path, argv: list[str], out, resume: tuple[P
             run_dir / "checkpoints", step, model,
             {**_counters(model, counter), "best_return": state["best_return"], "wall_s": state["wall_s"] + time.time() - start,
              "wandb_id": getattr(wandb_run, "id", None), "run_name": name, "rng": get_rng_state()},
-            with_replay=cfg.algo.name == "dqn")
+            with_replay=spec.off_policy)
         ckpts.prune(run_dir / "checkpoints", cfg.train.keep_checkpoints)
         return path
 
     episodes = int(resume[1].get("episodes", resume[1].get("episode_num", 0))) if resume else 0
     counter = EpisodeCounter(episodes,
-                             on_policy=isinstance(model, OnPolicyAlgorithm))
+                             on_policy=not spec.off_policy)
     clock = WallClockCallback(lambda: save_checkpoint(counter.resume_point()[0]), deadline, cfg.train.checkpoint_every_s)
     callbacks = [counter, RewardTermsCallback(), NonFiniteCallback(), clock]
     if cfg.train.progress_bar:
@@ -274,7 +274,7 @@ def _train_in(built: Built, run_dir: Path, argv: list[str], out, resume: tuple[P
         remaining = cfg.train.total_timesteps - model.num_timesteps
         if remaining > 0 and not clock.out_of_time():
             model.learn(remaining, callback=callbacks,
-                        log_interval=cfg.train.log_interval or (4 if cfg.algo.name == "dqn" else 1),
+                        log_interval=cfg.train.log_interval or spec.log_interval,
                         reset_num_timesteps=False)
         if clock.stopped or (remaining > 0 and clock.out_of_time()):
             path = save_checkpoint(counter.resume_point()[0])
@@ -382,9 +382,9 @@ def resume(run_dir: Path, argv: list[str], total_timesteps: int | None = None, o
     ckpts.check_model_zip(ckpt / "model.zip")
     step = int(saved["num_timesteps"])
     print(f"resuming {run_dir} from checkpoint {ckpt.name} (step {step} of {cfg.train.total_timesteps})", file=out)
-    if cfg.algo.name == "dqn" and not (ckpt / "replay_buffer.npz").exists():
+    if ALGORITHMS.get(cfg.algo.name).off_policy and not (ckpt / "replay_buffer.npz").exists():
         print(f"note: {ckpt.name} holds no replay buffer (only the newest checkpoint keeps one); "
-              "DQN continues with an empty buffer", file=sys.stderr)
+              "training continues with an empty replay buffer", file=sys.stderr)
     if total_timesteps is not None:
         atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
     # New episodes after a resume: seed the envs apart from the first start's episodes.
