@@ -136,6 +136,7 @@ def test_process_backend_grid_rerun_skips_and_resumes(tmp_path):
     names = [f"highway-fast-v0__ppo__{net}__s0" for net in ("mlp", "attention")]
     proc = experiment(tmp_path, *grid, "--workers", "2", "--wandb", "offline")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "experiment  2/2 runs (100%)" in proc.stderr  # its own progress, plain (stderr is a pipe)
     folder = tmp_path / "exp"
     done = summaries(folder)
     assert sorted(done) == sorted(names)
