@@ -206,6 +206,8 @@ def test_ray_backend_grid(tmp_path):
     from agents.rundir.wandb_offline import find_run_logs, read_run
 
     assert read_run(find_run_logs(folder / NAMES[0])[0])["run"]["group"] == "rayexp"
+    # Each Ray task's log holds its plain progress lines.
+    assert "train  128/128 steps (100%)" in (folder / "logs" / f"{NAMES[0]}.log").read_text()
     # Every run is an ordinary run folder that evaluate.py reads.
     ev = run_cli("evaluate.py", str(folder / NAMES[0]), "--episodes", "1", "--no-video", "--wandb", "disabled")
     assert ev.returncode == 0, ev.stderr[-2000:]
