@@ -202,7 +202,8 @@ def test_one_run_shows_n1_instead_of_a_ci(tmp_path):
 def test_one_run_draws_no_band(tmp_path, monkeypatch):
     from matplotlib.axes import Axes
 
-    from agents.analysis.compare import Group, Run, curve, plot_curves
+    from agents.analysis.compare import curve, plot_curves
+    from agents.analysis.run_groups import Group, Run
 
     bands = []
     monkeypatch.setattr(Axes, "fill_between", lambda self, *a, **k: bands.append(a))

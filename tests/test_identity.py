@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from agents.analysis.compare import Run, group_runs
+from agents.analysis.run_groups import Run, group_runs
 from agents.config import ExperimentConfig, identity_difference, parse_config
 from agents.experiments.plan import Trial
 from agents.experiments.runner import run_state
