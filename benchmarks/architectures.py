@@ -87,7 +87,7 @@ def episode_success(row: dict[str, Any], rule: str = "arrived") -> float:
 
 
 def evaluate(model: Any, cfg: Any, seeds: range, task: str = "intersection") -> list[dict[str, Any]]:
-    from agents.evaluation.suite_run import scenario_env
+    from agents.evaluation.scenario_fit import scenario_env
     from agents.evaluation.episodes import model_policy, run_episode
     from envs.factory import make_env
     from envs.suites import Scenario

@@ -137,7 +137,7 @@ def eval_fast_highway(model, cfg, episodes: int, seed: int) -> dict:
 def eval_highway_env(model, cfg, episodes: int, first_seed: int) -> dict:
     """highway-env's own highway-fast-v0 with the run's observation/action forced on it, as
     evaluate.py does; evaluation seeds first_seed, first_seed + 1, ..."""
-    from agents.evaluation.suite_run import scenario_env
+    from agents.evaluation.scenario_fit import scenario_env
     from agents.evaluation.episodes import model_policy, run_episode
     from envs.suites import Scenario
 

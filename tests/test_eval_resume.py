@@ -4,27 +4,21 @@ with other settings is refused (exit 2) instead of mixed in."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import agents.evaluation.suite_run as eval_run
+import agents.evaluation.tasks as eval_tasks
 from agents.errors import Interrupted, UserError
 from agents.evaluation.suite_run import evaluate_run
 from envs.suites import Scenario
-from tests.conftest import run_cli
+from tests.conftest import copy_run, run_cli
 
 SCENARIOS = [Scenario("near", "seen", "highway-fast-v0", {"vehicles_count": 5, "duration": 5}),
              Scenario("far", "unseen", "highway-fast-v0", {"vehicles_count": 8, "duration": 4, "lanes_count": 3})]
 SETTINGS = dict(episodes=3, seed=0, video_episodes=1, progress=False, save_rollouts=True)
-RUN_TASK = eval_run._run_task
-
-
-def copy_run(dqn_run: Path, folder: Path) -> Path:
-    """A private copy of the shared tiny DQN run (these tests write into it)."""
-    return Path(shutil.copytree(dqn_run, folder / "run", ignore=shutil.ignore_patterns("eval")))
+RUN_TASK = eval_tasks.run_task
 
 
 @pytest.fixture
@@ -42,7 +36,7 @@ def interrupt_after(monkeypatch: pytest.MonkeyPatch, n_tasks: int) -> None:
         calls.append(1)
         return RUN_TASK(*args, **kwargs)
 
-    monkeypatch.setattr(eval_run, "_run_task", run_task)
+    monkeypatch.setattr(eval_tasks, "run_task", run_task)
 
 
 def evaluate(run: Path, name: str, **changes) -> Path:

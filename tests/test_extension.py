@@ -12,7 +12,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from agents.config import ExperimentConfig
-from agents.evaluation.suite_run import fit_problem, forced_config
+from agents.evaluation.scenario_fit import fit_problem, forced_config
 from agents.models.algorithms import ALGORITHMS, AlgoSpec, actor_critic_heads, build_model, parameter_counts, policy_kwargs, spec_of
 from agents.models.extractors import EXTRACTORS
 from agents.models.inference import policy_extractor, predict_any_rows

@@ -1,4 +1,5 @@
-"""Evaluate a run folder over a suite of scenarios.
+"""Evaluate a run folder over a suite of scenarios (the fitting of scenarios to the model is in
+:mod:`agents.evaluation.scenario_fit`, the tasks and workers in :mod:`agents.evaluation.tasks`).
 
 For each scenario the run's observation and action config is forced on the scenario's env
 (so the trained network fits; an attention network may see more vehicle rows), episodes run
@@ -12,237 +13,37 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
-from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from agents.cli import quiet_libraries
 from agents.errors import Interrupted, UserError
 from agents.evaluation.episodes import (
     FINAL_EVAL_SEED_BASE,
     model_policy,
-    record_videos,
     run_episode,
     scenario_entry,
     write_report,
 )
 from agents.evaluation import resume_state as eval_progress
 from agents.evaluation.report import write_report_html, write_report_markdown
+from agents.evaluation.scenario_fit import fit_problem, forced_config, scenario_env, train_scenario
+from agents.evaluation.tasks import Plan, episode_progress, execute
 from agents.evaluation.resume_state import as_json, parameters_sha256
 from agents.fileio import atomic_write
-from agents.models.extractors import EXTRACTORS
-from agents.plainlog import PlainProgress, is_terminal
 from agents.rundir.loading import LoadedRun, load_run
 from agents.rundir.tracking import finish_wandb, init_wandb
-from envs.factory import EnvConfigError, default_env_config, make_env
+from envs.factory import EnvConfigError, make_env
 from envs.suites import Scenario
 
 SEED_STRIDE = 100_000  # episodes per --seed value inside the reserved evaluation range
-
-
-def train_scenario(run: LoadedRun) -> Scenario:
-    return Scenario(name="train_env", split="seen", env_id=run.config.env.id, env_config=dict(run.config.env.config))
 
 
 def model_info(run: LoadedRun) -> dict[str, Any]:
     cfg = run.config
     return {"algo": cfg.algo.name, "network": cfg.network.type, "timesteps": int(run.model.num_timesteps),
             "train_env": cfg.env.id, "train_env_config": cfg.env.config, "seed": cfg.train.seed}
-
-
-# ---------------------------------------------------------------- fitting scenarios to the model
-
-
-def _train_section(run_cfg: Any, section: str) -> dict[str, Any]:
-    """The run's observation/action config, or its train env's default when not set."""
-    if section in run_cfg.env.config:
-        return dict(run_cfg.env.config[section])
-    defaults = default_env_config(run_cfg.env.id) or {}
-    return dict(defaults.get(section, {}))
-
-
-def forced_config(run_cfg: Any, scenario: Scenario) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The scenario's env config with the run's observation and action forced on it.
-
-    Returns (env_config, forced): ``forced`` records what was overridden, for the report.
-    A row-agnostic network (attention) keeps a scenario's larger ``observation.vehicles_count`` (it runs
-    on any number of vehicle rows); scenario-specific action keys that don't change the
-    action space (such as roundabout's ``target_speeds``) are kept.
-    """
-    if default_env_config(scenario.env_id) is None:
-        return dict(scenario.env_config), {}
-    config = dict(scenario.env_config)
-    forced: dict[str, Any] = {}
-    obs = _train_section(run_cfg, "observation")
-    own_obs = dict(config.get("observation", {}))
-    if EXTRACTORS.get(run_cfg.network.type).row_agnostic and own_obs.get("vehicles_count", 0) > obs.get("vehicles_count", 5):
-        obs["vehicles_count"] = own_obs["vehicles_count"]
-    if obs and own_obs != obs:
-        forced["observation"] = obs
-        config["observation"] = obs
-    act = _train_section(run_cfg, "action")
-    own_act = dict(config.get("action", {}))
-    merged = {**{k: v for k, v in own_act.items() if k == "target_speeds"}, **act}
-    if act and own_act != merged:
-        forced["action"] = merged
-        config["action"] = merged
-    return config, forced
-
-
-def scenario_env(run_cfg: Any, scenario: Scenario, render_mode: str | None = None):
-    """The env a run is judged in for ``scenario``: the scenario's env with the run's
-    observation and action forced on it (:func:`forced_config`), under the run's episode limit."""
-    config, _ = forced_config(run_cfg, scenario)
-    return make_env(scenario.env_id, config, render_mode=render_mode, max_episode_steps=run_cfg.env.max_episode_steps)
-
-
-def fit_problem(model: Any, env: Any, network: str) -> str | None:
-    """Why the model cannot act in ``env`` (None when it can)."""
-    want, got = model.observation_space, env.observation_space
-    if type(want) is not type(got):
-        return f"observation space {got} differs from the model's {want}"
-    if getattr(got, "shape", None) != getattr(want, "shape", None):
-        rows_only = (len(got.shape) == len(want.shape) and got.shape[1:] == want.shape[1:])
-        if not (rows_only and EXTRACTORS.get(network).row_agnostic):
-            return f"observation shape {got.shape} differs from the model's {want.shape}"
-    if env.action_space != model.action_space:
-        return f"action space {env.action_space} differs from the model's {model.action_space}"
-    return None
-
-
-# ---------------------------------------------------------------- episodes (in-process or in workers)
-
-
-@dataclass
-class Task:
-    scenario: int
-    seeds: list[int]
-    video_dir: str | None = None
-    record: bool = False  # keep trajectories for --save-rollouts
-    first_video: int = 0  # index of the first recorded episode (names the video files)
-    video_speed: float = 1.0
-
-
-_RUN: LoadedRun | None = None
-
-
-def _init_worker(run_dir: str, model: str, device: str) -> None:
-    global _RUN
-    quiet_libraries()
-    import torch
-
-    torch.set_num_threads(1)
-    _RUN = load_run(run_dir, model=model, device=device)
-
-
-def _run_task(run: LoadedRun, scenario: Scenario, task: Task) -> dict[str, Any]:
-    env = scenario_env(run.config, scenario, render_mode="rgb_array" if task.video_dir else None)
-    if task.video_dir:
-        if hasattr(EXTRACTORS.get(run.config.network.type), "forward_with_weights"):
-            from agents.evaluation.overlay import AttentionOverlay
-
-            env = AttentionOverlay(env, run.model)  # draws the ego's attention on the frames
-        env = record_videos(env, Path(task.video_dir), scenario.name, len(task.seeds), first=task.first_video,
-                            speed=task.video_speed)
-    policy = model_policy(run.model)
-    results = []
-    try:
-        for seed in task.seeds:
-            results.append(run_episode(policy, env, seed, record=task.record))
-    finally:
-        env.close()
-    return {"scenario": task.scenario, "results": results}
-
-
-def _run_task_in_worker(scenario: Scenario, task: Task) -> dict[str, Any]:
-    assert _RUN is not None, "worker not initialized"
-    return _run_task(_RUN, scenario, task)
-
-
-@dataclass
-class Plan:
-    """What an evaluation runs: ``episodes`` seeds per scenario from ``seed_base``, the first
-    ``videos`` of them recorded into ``video_dir``."""
-
-    episodes: int
-    seed_base: int
-    videos: int
-    video_dir: Path
-    video_speed: float = 1.0
-    record: bool = False
-
-    def video_name(self, scenario: str, index: int) -> str:
-        return f"{scenario}-episode-{index}.mp4"
-
-    def tasks(self, scenario: int, done: set[int], chunk: int) -> list[Task]:
-        """The tasks left for ``scenario``: one per recorded episode (its video is named by its
-        index), then the other episodes in chunks; ``done`` seeds are skipped."""
-        todo = [s for s in range(self.seed_base, self.seed_base + self.episodes) if s not in done]
-        tasks = [Task(scenario, [s], str(self.video_dir), record=self.record, first_video=s - self.seed_base,
-                      video_speed=self.video_speed) for s in todo if s - self.seed_base < self.videos]
-        rest = [s for s in todo if s - self.seed_base >= self.videos]
-        return tasks + [Task(scenario, rest[i:i + chunk], record=self.record) for i in range(0, len(rest), chunk)]
-
-    def remaining(self, scenarios: list[Scenario], results: dict[int, list], skip: set[int],
-                  chunk: int) -> list[Task]:
-        """The tasks left for every scenario but those in ``skip`` (after dropping stale videos)."""
-        tasks = []
-        for i, sc in enumerate(scenarios):
-            done = {r.seed for r in results[i]}
-            self.drop_stale_videos(sc.name, done)
-            if i not in skip:
-                tasks += self.tasks(i, done, chunk)
-        return tasks
-
-    def drop_stale_videos(self, scenario: str, done: set[int]) -> None:
-        """Delete this scenario's videos except those of finished recorded episodes (an earlier
-        evaluation's, or one cut off while it was being written)."""
-        keep = {self.video_name(scenario, s - self.seed_base) for s in done if s - self.seed_base < self.videos}
-        for old in self.video_dir.glob(f"{scenario}-episode-*.mp4"):
-            if old.name not in keep:
-                old.unlink()
-
-    def videos_of(self, scenario: str) -> list[Path]:
-        paths = [self.video_dir / self.video_name(scenario, i) for i in range(self.videos)]
-        return [p for p in paths if p.is_file()]
-
-
-# ---------------------------------------------------------------- progress
-
-
-@contextmanager
-def episode_progress(label: str, total: int, done: int, enabled: bool,
-                     log_every: float) -> Iterator[Callable[[int], None]]:
-    """``advance(n)`` for n more finished episodes: rich's bar on a terminal, a plain line every
-    ``log_every`` seconds otherwise (a log file or pipe), nothing when not ``enabled``."""
-    if not enabled:
-        yield lambda n: None
-    elif is_terminal():
-        columns = (TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), TextColumn("episodes"),
-                   TimeRemainingColumn())
-        with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
-            task_id = bar.add_task("eval", total=total, completed=done)
-            yield lambda n: bar.advance(task_id, n)
-    else:
-        plain = PlainProgress(label, total, every_s=log_every, unit="episodes", start=done)
-        count = [done]
-
-        def advance(n: int) -> None:
-            count[0] += n
-            plain.update(count[0])
-
-        try:
-            yield advance
-        finally:
-            plain.close()
 
 
 # ---------------------------------------------------------------- the suite
@@ -324,7 +125,7 @@ def evaluate_run(run_dir: Path, suite_name: str, scenarios: list[Scenario] | Non
     finished = sum(len(results[i]) for i in results if i not in problems)
     with episode_progress(f"eval {suite_name}", total, finished, progress, log_every) as advance:
         try:
-            for out in _execute(run, scenarios, tasks, workers, model, device):
+            for out in execute(run, scenarios, tasks, workers, model, device):
                 results[out["scenario"]] += out["results"]
                 eval_progress.save_task(out_dir, scenarios[out["scenario"]].name, out["results"])
                 advance(len(out["results"]))
@@ -336,25 +137,6 @@ def evaluate_run(run_dir: Path, suite_name: str, scenarios: list[Scenario] | Non
     _log_wandb(run, suite_name, entries, wandb_mode)
     eval_progress.clear(out_dir)
     return report
-
-
-def _execute(run: LoadedRun, scenarios: list[Scenario], tasks: list[Task], workers: int, model: str,
-             device: str) -> Iterator[dict[str, Any]]:
-    """Each task's results as it finishes: in this process, or in ``workers`` processes."""
-    if workers == 1:
-        for t in tasks:
-            yield _run_task(run, scenarios[t.scenario], t)
-        return
-    ctx = get_context("forkserver")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(str(run.run_dir), model, device)) as pool:
-        futures = [pool.submit(_run_task_in_worker, scenarios[t.scenario], t) for t in tasks]
-        try:
-            for fut in as_completed(futures):
-                yield fut.result()
-        finally:
-            for fut in futures:  # an interrupt or error: don't wait for tasks not started
-                fut.cancel()
 
 
 def _write_reports(run: LoadedRun, out_dir: Path, suite_name: str, scenarios: list[Scenario], plan: Plan,
