@@ -18,6 +18,10 @@ module imports nothing heavy.
 from __future__ import annotations
 
 import os
+import signal
+from collections.abc import Callable
+
+from agents.errors import Interrupted
 
 # The thread settings of every laneforge process, unless the user set their own.
 THREAD_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10000"}
@@ -56,3 +60,21 @@ def auto_torch_threads(off_policy: bool, subprocess_envs: int, cpus: int | None 
     if off_policy:
         return 1
     return max(1, min(4, cpus - subprocess_envs))
+
+
+def install_interrupt_handlers() -> Callable[[], None]:
+    """SIGTERM (a scheduler's time limit, ``kill``) -> :class:`Interrupted` (143); SIGINT ->
+    ``KeyboardInterrupt`` even where the shell started the process with SIGINT ignored
+    (background jobs), so that training and evaluation always save their work first. Returns
+    the function that restores the previous handlers."""
+
+    def on_sigterm(signum, frame):  # noqa: ARG001
+        raise Interrupted(143)
+
+    previous = (signal.signal(signal.SIGTERM, on_sigterm), signal.signal(signal.SIGINT, signal.default_int_handler))
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
+
+    return restore

@@ -4,6 +4,9 @@ with other settings is refused (exit 2) instead of mixed in."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +16,7 @@ import agents.evaluation.tasks as eval_tasks
 from agents.errors import Interrupted, UserError
 from agents.evaluation.suite_run import evaluate_run
 from envs.suites import Scenario
-from tests.conftest import copy_run, run_cli
+from tests.conftest import ROOT, cli_env, copy_run, run_cli
 
 SCENARIOS = [Scenario("near", "seen", "highway-fast-v0", {"vehicles_count": 5, "duration": 5}),
              Scenario("far", "unseen", "highway-fast-v0", {"vehicles_count": 8, "duration": 4, "lanes_count": 3})]
@@ -119,3 +122,25 @@ def test_report_of_other_settings_exits_2(run):
     (line,) = proc.stderr.strip().splitlines()
     assert "a report made with --episodes 2, not 3" in line and "--name NEW" in line
     assert report.read_text() == before
+
+
+def test_sigterm_keeps_finished_episodes_and_says_how_to_continue(run):
+    """A scheduler's time limit (SIGTERM) during evaluation: exit 143, finished tasks kept, and
+    the same command completes the report."""
+    args = ["evaluate.py", str(run), "--episodes", "20", "--no-video", "--log-every", "0", "--name", "term",
+            "--wandb", "disabled"]
+    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:  # the first finished task's progress line
+        if line.startswith("eval term"):
+            break
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=120) == 143, rest
+    assert "rerun the same command to continue" in rest and "Traceback" not in rest
+    partial = run / "eval" / "term" / "partial"
+    assert any(partial.rglob("*")) and not (run / "eval" / "term" / "report.json").exists()
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr
+    report = json.loads((run / "eval" / "term" / "report.json").read_text())
+    assert report["scenarios"][0]["episodes"] == 20 and not partial.exists()

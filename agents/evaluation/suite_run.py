@@ -33,6 +33,7 @@ from agents.evaluation.tasks import Plan, episode_progress, execute
 from agents.evaluation.resume_state import as_json, parameters_sha256
 from agents.fileio import atomic_write
 from agents.rundir.loading import LoadedRun, load_run
+from agents.runtime import install_interrupt_handlers
 from agents.rundir.tracking import finish_wandb, init_wandb
 from envs.factory import EnvConfigError, make_env
 from envs.suites import Scenario
@@ -123,16 +124,19 @@ def evaluate_run(run_dir: Path, suite_name: str, scenarios: list[Scenario] | Non
     tasks = plan.remaining(scenarios, results, set(problems), chunk=max(1, min(10, episodes // workers or 1)))
     total = episodes * (len(scenarios) - len(problems))
     finished = sum(len(results[i]) for i in results if i not in problems)
+    restore_signals = install_interrupt_handlers()
     with episode_progress(f"eval {suite_name}", total, finished, progress, log_every) as advance:
         try:
             for out in execute(run, scenarios, tasks, workers, model, device):
                 results[out["scenario"]] += out["results"]
                 eval_progress.save_task(out_dir, scenarios[out["scenario"]].name, out["results"])
                 advance(len(out["results"]))
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Interrupted) as exc:
             print(f"interrupted: finished episodes are kept in {out_dir / eval_progress.PARTIAL}; rerun the same "
                   "command to continue", file=sys.stderr)
-            raise Interrupted(130) from None
+            raise Interrupted(exc.code if isinstance(exc, Interrupted) else 130) from None
+        finally:
+            restore_signals()
     report, entries = _write_reports(run, out_dir, suite_name, scenarios, plan, results, problems, forced, settings)
     _log_wandb(run, suite_name, entries, wandb_mode)
     eval_progress.clear(out_dir)

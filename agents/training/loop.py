@@ -30,7 +30,7 @@ from agents.rundir.layout import new_run_dir
 from agents.rundir.loading import read_run_config
 from agents.rundir.provenance import provenance, write_provenance
 from agents.rundir.tracking import finish_wandb, init_wandb, make_logger
-from agents.runtime import auto_torch_threads
+from agents.runtime import auto_torch_threads, install_interrupt_handlers
 from agents.training.callbacks import (
     EpisodeCounter,
     NonFiniteCallback,
@@ -141,16 +141,6 @@ def summary_text(built: Built, requested_timesteps: int | None = None) -> str:
 
 def _save_model(model: Any, path: Path) -> None:
     atomic_write(path, lambda tmp: model.save(tmp))
-
-
-def _install_signal_handlers() -> tuple[Any, Any]:
-    """SIGTERM -> Interrupted(143); SIGINT -> KeyboardInterrupt even where the shell started us
-    with SIGINT ignored (background jobs), so both always end in a checkpoint."""
-
-    def handler(signum, frame):  # noqa: ARG001
-        raise Interrupted(143)
-
-    return (signal.signal(signal.SIGTERM, handler), signal.signal(signal.SIGINT, signal.default_int_handler))
 
 
 def train(cfg: ExperimentConfig, run_dir: Path | None, argv: list[str], dry_run: bool = False,
@@ -269,7 +259,7 @@ def _train_in(built: Built, run_dir: Path, argv: list[str], out, resume: tuple[P
         callbacks.append(PeriodicCheckpointCallback(cfg.train.checkpoint_freq, lambda step: clock.timed_save()))
     callbacks.extend(extra_callbacks or [])  # e.g. agents.experiments.trial_report.ReportCallback
 
-    previous_term, previous_int = _install_signal_handlers()
+    restore_signals = install_interrupt_handlers()
     try:
         remaining = cfg.train.total_timesteps - model.num_timesteps
         if remaining > 0 and not clock.out_of_time():
@@ -305,8 +295,7 @@ def _train_in(built: Built, run_dir: Path, argv: list[str], out, resume: tuple[P
                               f"intact (newest: {newest if newest else 'none'}); free space and resume with "
                               f"python train.py --resume {run_dir}") from None
     finally:
-        signal.signal(signal.SIGTERM, previous_term)
-        signal.signal(signal.SIGINT, previous_int)
+        restore_signals()
     if not (run_dir / "best_model.zip").exists():
         _save_model(model, run_dir / "best_model.zip")
     finish_wandb(wandb_run)
