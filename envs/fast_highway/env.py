@@ -8,6 +8,7 @@ its last observation and info in ``infos["final_obs"]`` / ``infos["final_info"]`
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -122,12 +123,42 @@ class FastHighwayCore:
         return self._info()
 
 
-def _check_options(options: dict | None) -> None:
+def _config_option(options: dict | None) -> dict[str, Any]:
+    """highway-env's ``reset(options={"config": {...}})``: the config update it asks for; any
+    other option is refused (FastHighway has none)."""
+    options = dict(options or {})
+    update = options.pop("config", None) or {}
     if options:
-        raise ValueError(
-            f"reset(options={options!r}): FastHighway takes no reset options; to change the config "
-            "(highway-env's options['config']), build a new env with that config"
-        )
+        raise ValueError(f"reset(options={options!r}): FastHighway takes only options['config'] (a config update, "
+                         "as highway-env)")
+    if not isinstance(update, Mapping):
+        raise ValueError(f"reset(options['config']={update!r}): give a dict of config keys")
+    return dict(update)
+
+
+class _Reconfigurable:
+    """highway-env's configuration patterns on a FastHighway env: ``env.unwrapped.config[key] =
+    value`` (or ``configure({...})``) followed by ``reset()``, and ``reset(options={"config":
+    {...}})``. At reset a changed config is checked whole and the simulator rebuilt from it
+    (road, traffic, observation, spaces): applied entirely or refused with the key named, never
+    half-applied. The random stream carries on unless the reset is seeded."""
+
+    core: FastHighwayCore
+    config: dict[str, Any]
+
+    def configure(self, config: Mapping[str, Any]) -> None:
+        self.config.update(copy.deepcopy(dict(config)))
+
+    def _apply_config(self, options: dict | None) -> None:
+        self.configure(_config_option(options))
+        if self.config == self._built_config:
+            return
+        core = FastHighwayCore(self.core.num_envs, self.config)  # raises naming the key; nothing changed yet
+        core.rng = self.core.rng
+        self.core, self.config = core, core.config
+        self._built_config = copy.deepcopy(core.config)
+        self._renderer = None
+        self._define_spaces()
 
 
 def _masked(info: dict[str, Any], mask: np.ndarray) -> dict[str, Any]:
@@ -190,7 +221,7 @@ class _Renderer:
         self.hw_env.close()
 
 
-class FastHighwayVectorEnv(VectorEnv):
+class FastHighwayVectorEnv(_Reconfigurable, VectorEnv):
     """B highway envs stepped at once on arrays; same-step autoreset."""
 
     metadata = {"render_modes": ["rgb_array"], "autoreset_mode": AutoresetMode.SAME_STEP, "render_fps": 2}
@@ -204,23 +235,28 @@ class FastHighwayVectorEnv(VectorEnv):
         self.num_envs = self.core.num_envs
         self.render_mode = render_mode
         self.max_episode_steps = max_episode_steps
+        self._built_config = copy.deepcopy(self.config)
+        self._define_spaces()
+        self._steps = np.zeros(self.num_envs, np.int64)
+        self._renderer: _Renderer | None = None
+
+    def _define_spaces(self) -> None:
         self.metadata = dict(self.metadata, render_fps=2 * self.config["policy_frequency"])
         self.single_observation_space = self.core.observer.space()
         self.single_action_space = spaces.Discrete(len(self.core.codes))
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self._steps = np.zeros(self.num_envs, np.int64)
-        self._renderer: _Renderer | None = None
 
     @classmethod
     def default_config(cls) -> dict[str, Any]:
         return default_config()
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
-        _check_options(options)
+        self._apply_config(options)
         if isinstance(seed, (list, tuple)):
             seed = None if seed[0] is None else list(seed)
         if seed is not None:
+            super().reset(seed=seed if isinstance(seed, int) else seed[0])  # np_random_seed, as VectorEnv
             self.core.seed(seed)
             self.single_action_space.seed(seed if isinstance(seed, int) else seed[0])
             self.action_space.seed(seed if isinstance(seed, int) else seed[0])
@@ -251,9 +287,12 @@ class FastHighwayVectorEnv(VectorEnv):
             infos = _with_reset_rows(infos, _masked(self.core.info_at_reset(), done), done)
         return obs, rew.astype(np.float64), term, trunc, infos
 
-    def render(self) -> np.ndarray | None:
-        """rgb_array frame of env 0."""
-        return self.render_env(0)
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        """One rgb_array frame per env, as SyncVectorEnv (vector RecordVideo and HumanRendering
+        tile them); :meth:`render_env` draws one env."""
+        if self.render_mode != "rgb_array":
+            return None
+        return tuple(self.render_env(b) for b in range(self.num_envs))
 
     def render_env(self, index: int) -> np.ndarray | None:
         if self.render_mode != "rgb_array":
@@ -268,7 +307,7 @@ class FastHighwayVectorEnv(VectorEnv):
             self._renderer = None
 
 
-class FastHighwayEnv(gym.Env):
+class FastHighwayEnv(_Reconfigurable, gym.Env):
     """One FastHighway env (a batch of one) with highway-env's Env interface."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 2}
@@ -279,11 +318,15 @@ class FastHighwayEnv(gym.Env):
         self.core = FastHighwayCore(1, config)
         self.config = self.core.config
         self.render_mode = render_mode
+        self._built_config = copy.deepcopy(self.config)
+        self._define_spaces()
+        self._renderer: _Renderer | None = None
+        self._record_video_wrapper: Any = None
+
+    def _define_spaces(self) -> None:
         self.metadata = dict(self.metadata, render_fps=2 * self.config["policy_frequency"])
         self.observation_space = self.core.observer.space()
         self.action_space = spaces.Discrete(len(self.core.codes))
-        self._renderer: _Renderer | None = None
-        self._record_video_wrapper: Any = None
 
     @classmethod
     def default_config(cls) -> dict[str, Any]:
@@ -291,7 +334,7 @@ class FastHighwayEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        _check_options(options)
+        self._apply_config(options)
         if seed is not None:
             self.core.seed(seed)
         self.core.reset_envs()
