@@ -13,6 +13,7 @@ _REGISTRATIONS: list[dict] = [
         "vector_entry_point": "envs.fast_highway:FastHighwayVectorEnv",
     },
     {"id": "laneforge/WorkZone-v0", "entry_point": "envs.work_zone:WorkZoneEnv"},
+    {"id": "laneforge/WorkZone-v1", "entry_point": "envs.work_zone:WorkZoneV1Env"},
     {"id": "laneforge/RandomizedHighway-v0", "entry_point": "envs.randomized_highway:RandomizedHighwayEnv"},
     {"id": "laneforge/EmergencyBraking-v0", "entry_point": "envs.emergency_braking:EmergencyBrakingEnv"},
 ]

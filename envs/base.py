@@ -44,7 +44,7 @@ class LaneforgeHighwayEnv(HighwayEnvFast):
     def default_config(cls) -> dict[str, Any]:
         config = super().default_config()
         for key in cls.UNUSED_KEYS:
-            del config[key]
+            config.pop(key, None)
         return config
 
     @classmethod

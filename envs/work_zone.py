@@ -1,4 +1,4 @@
-"""laneforge/WorkZone-v0: lanes closed by a line of cones ahead; merge through traffic to pass.
+"""laneforge/WorkZone-v0 and -v1: lanes closed by a line of cones ahead; merge through traffic to pass.
 
 The road is highway-env's straight multi-lane road (lane 0 is the leftmost, the highest index
 the rightmost). Over ``zone_length`` metres, starting ``zone_start`` metres ahead of the ego's
@@ -15,6 +15,12 @@ Reward terms (``info["rewards"]``, each weighted by the config key of the same n
 clears the last cone without a crash). The reward is their weighted sum, not normalized.
 The episode terminates on a crash or once the zone is passed, and is truncated at
 ``duration``. ``info["success"]`` is True once the zone was passed without a collision.
+
+``laneforge/WorkZone-v1`` (:class:`WorkZoneV1Env`) is the same scene and ending with
+highway-env's reward: collision and high-speed terms normalized to [0, 1] per step
+(``normalize_reward``, as highway-env's highway) and multiplied by the on-road term, so its
+returns compare with highway-env's scenarios; passing the zone is ``info["success"]``, not
+reward. v0 stays as it was (an env's reward, termination or info changes only with its version).
 
 Everything else (observation, action, frequencies, lanes, duration, reward speed range) is
 highway-fast-v0's: the class subclasses it through :class:`envs.base.LaneforgeHighwayEnv`.
@@ -164,3 +170,34 @@ class WorkZoneEnv(LaneforgeHighwayEnv):
         info["zone_passed"] = self.zone_passed
         info["success"] = bool(self.zone_passed and not self.vehicle.crashed)
         return info
+
+
+class WorkZoneV1Env(WorkZoneEnv):
+    """WorkZone with highway-env's normalized reward; passing the zone is success, not reward."""
+
+    ENV_ID: ClassVar[str] = "laneforge/WorkZone-v1"
+    UNUSED_KEYS: ClassVar[dict[str, str]] = {
+        **{k: v for k, v in WorkZoneEnv.UNUSED_KEYS.items() if k != "normalize_reward"},
+        "zone_passed_reward": "passing the zone is info['success'] in v1, not reward (v0 rewards it)",
+    }
+    RULES: ClassVar[dict[str, Rule]] = {k: v for k, v in WorkZoneEnv.RULES.items() if k != "zone_passed_reward"}
+
+    @classmethod
+    def default_config(cls) -> dict[str, Any]:
+        config = super().default_config()
+        config.pop("zone_passed_reward")  # added by v0's defaults
+        return config
+
+    def _rewards(self, action: Action) -> dict[str, float]:
+        terms = super()._rewards(action)
+        del terms["zone_passed_reward"]
+        terms["on_road_reward"] = float(self.vehicle.on_road)
+        return terms
+
+    def _reward(self, action: Action) -> float:
+        """highway-env's ``HighwayEnv._reward`` with the terms this env has."""
+        terms, c = self._rewards(action), self.config
+        reward = c["collision_reward"] * terms["collision_reward"] + c["high_speed_reward"] * terms["high_speed_reward"]
+        if c["normalize_reward"]:
+            reward = utils.lmap(reward, [c["collision_reward"], c["high_speed_reward"]], [0, 1])
+        return float(reward * terms["on_road_reward"])

@@ -573,3 +573,37 @@ def test_intersection_keeps_its_idm_constants_to_itself():
     finally:
         for n, v in before.items():
             setattr(IDMVehicle, n, v)
+
+
+def test_work_zone_v1_is_v0_with_highway_envs_normalized_reward_and_success_not_reward():
+    """Same scene, actions and ending as v0; the reward is highway-env's normalized one,
+    recomputed here from the logged terms, and passing the zone earns no bonus."""
+    from highway_env import utils
+
+    avoid = lambda env: env.vehicle.lane_index[2] in env.config["closed_lanes"]  # noqa: E731
+    v0, v1 = make_env("laneforge/WorkZone-v0"), make_env("laneforge/WorkZone-v1")
+    c = v1.unwrapped.config
+    assert "zone_passed_reward" not in c and c["normalize_reward"] is True
+    successes = 0
+    for seed in range(6):
+        v0.reset(seed=seed)
+        v1.reset(seed=seed)
+        done = False
+        while not done:
+            action = _gap_policy(v0.unwrapped, avoid)
+            _, r0, t0, tr0, i0 = v0.step(action)
+            _, r1, t1, tr1, i1 = v1.step(action)
+            assert (t0, tr0, i0["success"], i0["crashed"]) == (t1, tr1, i1["success"], i1["crashed"])
+            np.testing.assert_array_equal(v0.unwrapped.vehicle.position, v1.unwrapped.vehicle.position)
+            terms = i1["rewards"]
+            raw = c["collision_reward"] * terms["collision_reward"] + c["high_speed_reward"] * terms["high_speed_reward"]
+            expected = utils.lmap(raw, [c["collision_reward"], c["high_speed_reward"]], [0, 1]) * terms["on_road_reward"]
+            assert r1 == pytest.approx(expected) and 0.0 <= r1 <= 1.0
+            assert "zone_passed_reward" not in terms
+            done = t0 or tr0
+        successes += i1["success"]
+        if i1["success"]:  # the passing step: v0 adds its zone bonus (1.0), v1 stays in [0, 1]
+            assert r0 == pytest.approx(raw + v0.unwrapped.config["zone_passed_reward"]) and r1 <= 1.0
+    assert successes >= 1  # the comparison covered a passed zone
+    with pytest.raises(EnvConfigError, match="zone_passed_reward"):
+        make_env("laneforge/WorkZone-v1", {"zone_passed_reward": 1.0})
