@@ -179,6 +179,23 @@ def test_stop_mid_rollout_then_resume_ends_exactly_on_budget_with_counts_restore
     assert iterations == list(range(1, 32))  # one per rollout, continuing across the resume
 
 
+def test_a_run_that_finishes_as_its_limit_nears_is_finished_not_stopped(tmp_path, monkeypatch):
+    from agents.training.callbacks import WallClockCallback
+    from agents.config import load_config
+    from agents.training.loop import train
+
+    # the time left drops below the margin only once learning is over (the budget was done)
+    monkeypatch.setattr(WallClockCallback, "_on_training_end", lambda self: setattr(self, "late", True))
+    monkeypatch.setattr(WallClockCallback, "out_of_time", lambda self: getattr(self, "late", False))
+    overrides = [o for o in FAST_PPO[4:] if o.startswith(("env.", "algo.", "network.", "train."))]
+    cfg = load_config(ROOT / "configs/fast_highway_ppo.yaml",
+                      [*overrides, "logging.wandb=disabled", "train.progress_bar=false",
+                       f"train.total_timesteps={4 * ROLLOUT}"])
+    run_dir = tmp_path / "run"
+    train(cfg, run_dir, ["test"], deadline=0.0)  # no WallTimeReached: the run is complete
+    assert json.loads((run_dir / "train_summary.json").read_text())["num_timesteps"] == 4 * ROLLOUT
+
+
 def test_experiment_stops_at_its_wall_time_and_the_same_command_finishes_it(tmp_path):
     cmd = ["train.py", *FAST_PPO, "--seeds", "0-1", "--name", "walltime", "--storage", str(tmp_path),
            f"train.total_timesteps={8 * ROLLOUT}", "train.progress_bar=false"]

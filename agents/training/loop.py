@@ -262,11 +262,12 @@ def _train_in(built: Built, run_dir: Path, argv: list[str], out, resume: tuple[P
     restore_signals = install_interrupt_handlers()
     try:
         remaining = cfg.train.total_timesteps - model.num_timesteps
-        if remaining > 0 and not clock.out_of_time():
+        no_time = remaining > 0 and clock.out_of_time()  # the limit came before training could start
+        if remaining > 0 and not no_time:
             model.learn(remaining, callback=callbacks,
                         log_interval=cfg.train.log_interval or spec.log_interval,
                         reset_num_timesteps=False)
-        if clock.stopped or (remaining > 0 and clock.out_of_time()):
+        if clock.stopped or no_time:
             path = save_checkpoint(counter.resume_point()[0])
             finish_wandb(wandb_run)
             raise WallTimeReached(f"stopped at the wall-time limit at step {counter.resume_point()[0]:,} of "
@@ -278,9 +279,10 @@ def _train_in(built: Built, run_dir: Path, argv: list[str], out, resume: tuple[P
         code = exc.code if isinstance(exc, Interrupted) else 130
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut the save short
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        path = _save_or_explain(save_checkpoint, counter.resume_point()[0])
+        step = counter.resume_point()[0]
+        path = _save_or_explain(save_checkpoint, step)
         finish_wandb(wandb_run)
-        print(f"\ninterrupted at step {model.num_timesteps}: checkpoint saved in {path}\n"
+        print(f"\ninterrupted at step {step}: checkpoint saved in {path}\n"
               f"resume with: python train.py --resume {run_dir}", file=sys.stderr)
         raise Interrupted(code) from None
     except NonFiniteError as exc:
