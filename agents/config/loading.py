@@ -102,14 +102,19 @@ def parse_config(data: dict[str, Any], source: str = "config", overrides: list[s
     return cfg
 
 
+def rollout_size(cfg: ExperimentConfig) -> int | None:
+    """Env steps per PPO rollout (``algo.n_steps`` x ``env.n_envs``); None for other algorithms."""
+    return cfg.algo.n_steps * cfg.env.n_envs if isinstance(cfg.algo, PPOConfig) else None
+
+
 def round_budget(cfg: ExperimentConfig) -> int | None:
     """Round ``train.total_timesteps`` up to whole rollouts for PPO, which only stops between
     rollouts (1e6 steps of 8,192-step rollouts would end at 1,007,616 anyway), before a run
     writes its config.yaml: the config then says what training does, and a resumed run ends
     exactly there. Returns the budget as given when it was rounded, else None."""
-    if not isinstance(cfg.algo, PPOConfig):
+    rollout = rollout_size(cfg)
+    if rollout is None:
         return None
-    rollout = cfg.algo.n_steps * cfg.env.n_envs
     total = cfg.train.total_timesteps
     rounded = -(-total // rollout) * rollout
     if rounded == total:
@@ -121,8 +126,8 @@ def round_budget(cfg: ExperimentConfig) -> int | None:
 def budget_text(cfg: ExperimentConfig, requested: int | None = None) -> str:
     """``1,007,616 env steps (1,000,000 rounded up to 123 rollouts of 8,192)``."""
     text = f"{cfg.train.total_timesteps:,} env steps"
-    if requested is not None and isinstance(cfg.algo, PPOConfig):
-        rollout = cfg.algo.n_steps * cfg.env.n_envs
+    rollout = rollout_size(cfg)
+    if requested is not None and rollout is not None:
         text += (f" ({requested:,} rounded up to {cfg.train.total_timesteps // rollout:,} "
                  f"rollouts of {rollout:,})")
     return text
@@ -141,8 +146,8 @@ def _check_names(cfg: ExperimentConfig) -> None:
         check_env_config(cfg.env.id, cfg.env.config)
     except EnvConfigError as exc:
         raise UserError(str(exc)) from exc
-    if isinstance(cfg.algo, PPOConfig):
-        rollout = cfg.algo.n_steps * cfg.env.n_envs
+    rollout = rollout_size(cfg)
+    if rollout is not None:
         if cfg.algo.batch_size > rollout:
             raise UserError(
                 f"algo.batch_size ({cfg.algo.batch_size}) is larger than one rollout "
