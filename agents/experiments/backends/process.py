@@ -17,6 +17,7 @@ from agents.experiments.plan import Trial
 from agents.experiments.progress import RunsProgress
 from agents.experiments.runner import log_path, trial_result
 from agents.rundir.layout import PROJECT_ROOT
+from agents.runtime import install_interrupt_handlers
 
 CHILD_MODULE = "agents.experiments.child"
 
@@ -79,10 +80,8 @@ def run_processes(trials: list[Trial], argv: list[str], workers: int, progress: 
     pending = list(trials)
     running: dict[str, tuple[Trial, subprocess.Popen, float, int]] = {}
 
-    def on_sigterm(signum, frame):  # noqa: ARG001 - children run in their own sessions: forward it
-        raise Interrupted(143)
-
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    # children run in their own sessions: a signal to this process is forwarded to them below
+    restore_signals = install_interrupt_handlers()
     try:
         while pending or running:
             used = sum(need for *_, need in running.values())
@@ -111,7 +110,7 @@ def run_processes(trials: list[Trial], argv: list[str], workers: int, progress: 
     except (KeyboardInterrupt, Interrupted) as exc:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         progress.print(f"interrupted: stopping {len(running)} running runs (each saves a checkpoint); "
-                               "run the same command again to resume")
+                       "run the same command again to resume")
         for trial, proc, *_ in running.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)  # training checkpoints and exits 143
@@ -122,5 +121,5 @@ def run_processes(trials: list[Trial], argv: list[str], workers: int, progress: 
                 proc.kill()
         raise Interrupted(exc.code if isinstance(exc, Interrupted) else 130) from None
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        restore_signals()
     return [results[t.name] for t in trials]
