@@ -28,6 +28,9 @@ def parse_args(argv: list[str]):
     p.add_argument("--video-episodes", type=int, default=2, help="episodes recorded per scenario (default 2)")
     p.add_argument("--video-speed", type=float, default=1.0,
                    help="video playback speed: 1 = real time (default), 2 = highway-env's own videos")
+    p.add_argument("--simulator", choices=["highway-env", "twin"], default="highway-env",
+                   help="twin: judge each scenario that names a batched twin on it (thousands of episodes in "
+                        "seconds, for learning curves and sweeps; report folder <suite>-twin); default highway-env")
     p.add_argument("--workers", type=int, default=1, help="parallel worker processes (same results as 1)")
     p.add_argument("--save-rollouts", action="store_true",
                    help="write each scenario's trajectories to eval/<suite>/rollouts/<scenario>.npz")

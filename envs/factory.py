@@ -303,3 +303,18 @@ def make_batched_vec_env(env_id: str, n_envs: int, config: Mapping[str, Any] | N
         venv = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode="vector_entry_point", config=config,
                             max_episode_steps=max_episode_steps)
     return VectorEnvAdapter(venv, seed)
+
+
+def make_batched_core(env_id: str, n_envs: int, config: Mapping[str, Any] | None = None) -> Any:
+    """The batched simulator core of ``n_envs`` envs for an id registered with a
+    ``vector_entry_point`` (laneforge/FastHighway-v0's ``FastHighwayCore``: numpy in, numpy out,
+    no autoreset), for evaluation that steps many episodes at once; the config is checked as
+    :func:`make_env` checks it."""
+    if not is_batched(env_id):
+        raise config_error("env_id", f"'{env_id}' is not a batched env (batched: "
+                                     f"{', '.join(i for i in registered_ids() if is_batched(i))})")
+    config = dict(config or {})
+    check_env_config(env_id, config)
+    with _rejected_config(env_id):
+        venv = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode="vector_entry_point", config=config)
+    return venv.unwrapped.core

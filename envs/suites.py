@@ -9,6 +9,15 @@ A suite file (``configs/suites/*.yaml``) is data only::
         env_id: highway-fast-v0         # a registered id (highway-env's or laneforge/)
         split: unseen                   # seen (inside the training distribution) | unseen
         env_config: {vehicles_density: 2.0}   # overrides of the env's default_config()
+        twin:                           # optional: the same scenario on a batched simulator
+          env_id: laneforge/FastHighway-v0
+          env_config: {vehicles_density: 2.0}
+
+A ``twin`` is used when evaluation asks for it (``evaluate.py --simulator twin``): thousands of
+episodes in seconds, for learning curves and sweeps; final numbers stay on ``env_id``. It must
+be a batched env, and every setting it shares with ``env_id`` must have the same value there
+(the rendering keys and the observation and action, which evaluation forces from the run,
+aside): a twin that simulates another scenario is refused.
 
 :func:`load_suite` checks everything it can without building an env: unknown keys, types,
 duplicate names, the env id, every ``env_config`` key and, for laneforge's envs, every value
@@ -27,7 +36,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from envs.checks import first_error_line
-from envs.factory import EnvConfigError, check_env_config
+from envs.factory import (
+    EnvConfigError,
+    check_env_config,
+    default_env_config,
+    is_batched,
+    registered_ids,
+    to_highway_config,
+)
 from envs.suggest import did_you_mean
 from envs.yamlfile import read_yaml_file
 
@@ -39,14 +55,40 @@ class SuiteError(ValueError):
     """A suite file that cannot be used; the message names the file and the key path."""
 
 
+SIMULATORS = ("highway-env", "twin")
+# Keys a twin need not share with its scenario: how it is drawn, and what evaluation forces.
+TWIN_FREE_KEYS = {"observation", "action", "screen_width", "screen_height", "centering_position", "scaling",
+                  "show_trajectories", "render_agent", "offscreen_rendering", "manual_control",
+                  "real_time_rendering"}
+
+
+@dataclass(frozen=True)
+class Twin:
+    """A batched simulator's version of a scenario (see the module docstring)."""
+
+    env_id: str
+    env_config: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Scenario:
-    """One evaluation scenario: an env id with config overrides and a split tag."""
+    """One evaluation scenario: an env id with config overrides and a split tag, and
+    optionally its batched twin."""
 
     name: str
     split: Literal["seen", "unseen"]
     env_id: str
     env_config: dict[str, Any] = field(default_factory=dict)
+    twin: Twin | None = None
+
+    def on(self, simulator: str) -> Scenario:
+        """The scenario as ``simulator`` judges it: its twin's env for "twin" where it has
+        one (without one, or for "highway-env": itself)."""
+        if simulator not in SIMULATORS:
+            raise ValueError(f"simulator: must be one of {', '.join(SIMULATORS)}, got {simulator!r}")
+        if simulator == "twin" and self.twin is not None:
+            return Scenario(self.name, self.split, self.twin.env_id, dict(self.twin.env_config))
+        return self
 
 
 @dataclass(frozen=True)
@@ -90,11 +132,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+class _TwinModel(_Strict):
+    env_id: str
+    env_config: dict[str, Any] = Field(default_factory=dict)
+
+
 class _ScenarioModel(_Strict):
     name: str
     env_id: str
     split: Literal["seen", "unseen"]
     env_config: dict[str, Any] = Field(default_factory=dict)
+    twin: _TwinModel | None = None
 
     @field_validator("name")
     @classmethod
@@ -129,7 +177,7 @@ def _format(exc: ValidationError, source: str) -> str:
     loc = tuple(err["loc"])
     problem = None
     if err["type"] == "extra_forbidden":
-        model = _ScenarioModel if "scenarios" in loc[:1] else _SuiteModel
+        model = (_TwinModel if "twin" in loc else _ScenarioModel if "scenarios" in loc[:1] else _SuiteModel)
         problem = (f"unknown key{did_you_mean(loc[-1], model.model_fields)}; "
                    f"valid keys: {', '.join(model.model_fields)}")
     elif err["type"] == "missing":
@@ -157,15 +205,42 @@ def parse_suite(data: Any, source: str = "suite", default_name: str = "suite") -
         if sc.name in seen_names:
             raise SuiteError(f"{source}: {key}.name: duplicate scenario name '{sc.name}'")
         seen_names.add(sc.name)
-        try:
-            check_env_config(sc.env_id, sc.env_config, key=f"{key}.env_config")
-        except EnvConfigError as exc:
-            msg = str(exc)
-            if msg.startswith("env.id"):
-                msg = f"{key}.env_id{msg[len('env.id'):]}"
-            raise SuiteError(f"{source}: {msg}") from None
-        scenarios.append(Scenario(name=sc.name, split=sc.split, env_id=sc.env_id, env_config=dict(sc.env_config)))
+        _check_env(sc.env_id, sc.env_config, key, source)
+        twin = _check_twin(sc, key, source) if sc.twin is not None else None
+        scenarios.append(Scenario(name=sc.name, split=sc.split, env_id=sc.env_id, env_config=dict(sc.env_config),
+                                  twin=twin))
     return Suite(name=model.name or default_name, scenarios=tuple(scenarios), description=model.description)
+
+
+def _check_env(env_id: str, env_config: dict[str, Any], key: str, source: str) -> None:
+    """The id and config under ``key`` (a scenario or its twin), or SuiteError naming the key."""
+    try:
+        check_env_config(env_id, env_config, key=f"{key}.env_config")
+    except EnvConfigError as exc:
+        msg = str(exc)
+        if msg.startswith("env.id"):
+            msg = f"{key}.env_id{msg[len('env.id'):]}"
+        raise SuiteError(f"{source}: {msg}") from None
+
+
+def _check_twin(sc: _ScenarioModel, key: str, source: str) -> Twin:
+    """The scenario's twin, if it is a batched env with a valid config that simulates the
+    same scenario (every shared setting equal); else SuiteError naming the key."""
+    twin = sc.twin
+    assert twin is not None
+    _check_env(twin.env_id, twin.env_config, f"{key}.twin", source)
+    if not is_batched(twin.env_id):
+        batched = [i for i in registered_ids() if is_batched(i)]
+        raise SuiteError(f"{source}: {key}.twin.env_id: '{twin.env_id}' is not a batched simulator; a twin is "
+                         f"one of: {', '.join(batched)}")
+    own = {**(default_env_config(sc.env_id) or {}), **to_highway_config(sc.env_config)}
+    theirs = {**(default_env_config(twin.env_id) or {}), **to_highway_config(twin.env_config)}
+    for name in sorted((set(own) & set(theirs)) - TWIN_FREE_KEYS):
+        if own[name] != theirs[name]:
+            raise SuiteError(f"{source}: {key}.twin.env_config.{name}: {theirs[name]!r} differs from the scenario's "
+                             f"{own[name]!r}; a twin must simulate the same scenario (set {name}: {own[name]!r} in "
+                             "the twin, or drop the twin)")
+    return Twin(env_id=twin.env_id, env_config=dict(twin.env_config))
 
 
 def load_suite(path: str | Path) -> Suite:

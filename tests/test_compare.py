@@ -47,7 +47,7 @@ def write_reports(run: Path, reports: dict) -> None:
     for suite, scenarios in reports.items():
         (run / "eval" / suite).mkdir(parents=True)
         (run / "eval" / suite / "report.json").write_text(json.dumps({"suite": suite, "scenarios": [
-            {"name": n, "split": split, "status": "ok", "metrics": {"return_per_step": {"mean": rps}}}
+            {"name": n, "split": split, "status": "ok", "metrics": {"progress": {"mean": rps}}}
             for n, split, rps in scenarios]}))
 
 
@@ -115,18 +115,18 @@ def test_generalization_table(tmp_path):
         make_run(tmp_path / "exp", f"r{seed}", seed, [100, 200], [1, 2], reports=rep)
     summary = compare([tmp_path / "exp"], "eval/return", tmp_path / "out")
     rows = {(r["scenario"], r.get("metric", "")): r for r in summary["generalization"]}
-    assert rows[("train_env", "")]["return_per_step"] == pytest.approx(0.85)
-    assert rows[("dense", "")]["return_per_step"] == pytest.approx(0.4)
-    assert rows[("seen (all)", "return_per_step")]["mean"] == pytest.approx(0.85)
-    assert rows[("unseen (all)", "return_per_step")]["mean"] == pytest.approx((0.4 + 0.3) / 2)
-    gap = rows[("gap (seen - unseen)", "return_per_step")]
+    assert rows[("train_env", "")]["progress"] == pytest.approx(0.85)
+    assert rows[("dense", "")]["progress"] == pytest.approx(0.4)
+    assert rows[("seen (all)", "progress")]["mean"] == pytest.approx(0.85)
+    assert rows[("unseen (all)", "progress")]["mean"] == pytest.approx((0.4 + 0.3) / 2)
+    gap = rows[("gap (seen - unseen)", "progress")]
     assert gap["mean"] == pytest.approx(0.85 - 0.35)
     # CIs: scipy's bootstrap resampling the runs within each scenario, seen with seed 0 and unseen
     # with seed 1; the gap's is the percentile interval of the two bootstrap distributions' difference.
     seen, unseen = [[0.9, 0.8]], [[0.5, 0.3], [0.2, 0.4]]
-    assert rows[("seen (all)", "return_per_step")]["mean_ci95"] == pytest.approx(
+    assert rows[("seen (all)", "progress")]["mean_ci95"] == pytest.approx(
         scipy_percentile(seen, strata_mean, seed=0))
-    assert rows[("unseen (all)", "return_per_step")]["mean_ci95"] == pytest.approx(
+    assert rows[("unseen (all)", "progress")]["mean_ci95"] == pytest.approx(
         scipy_percentile(unseen, strata_mean, seed=1))
     assert gap["mean_ci95"] == pytest.approx(scipy_gap(seen, unseen))
     assert "gap (seen - unseen)" in (tmp_path / "out" / "generalization.md").read_text()
@@ -188,7 +188,7 @@ def test_one_run_shows_n1_instead_of_a_ci(tmp_path):
     assert [solo["final"][k] for k in ("mean_lo", "mean_hi", "iqm_lo", "iqm_hi")] == [None] * 4
     assert solo["curve_steps"]["lo"] is None and solo["curve_wall"]["hi"] is None
     assert pair["final"]["mean_lo"] < pair["final"]["mean_hi"] and pair["curve_steps"]["lo"] is not None
-    assert all(r.get("return_per_step_ci95", r.get("mean_ci95")) is None for r in summary["generalization"])
+    assert all(r.get("progress_ci95", r.get("mean_ci95")) is None for r in summary["generalization"])
     text = (out / "groups.json").read_text()
     assert group(json.loads(text), "network.type=attention")["final"]["mean_lo"] is None and "NaN" not in text
     assert "| network.type=attention | 1 | 0 | 300 | 3 | n=1 | 3 | n=1 |" in (out / "final.md").read_text()

@@ -53,7 +53,7 @@ def test_report_follows_schema(suite_run):
                 assert sc["metrics"][name]["ci95"] == pytest.approx(expected_ci([r[key] for r in sc["per_episode"]]))
         assert len(sc["videos"]) == 1 and (suite_run.parent.parent / sc["videos"][0]).is_file()
         assert "observation" in sc.get("forced", {}) or sc["env_id"] == "highway-fast-v0"
-    for metric, key in (("return_per_step", "return_per_step"), ("crash_rate", "crashed")):
+    for metric, key in (("progress", "progress"), ("crash_rate", "crashed"), ("stall_rate", "stalled")):
         gap = report["summary"]["gap"][metric]
         seen, unseen = report["summary"]["seen"][metric], report["summary"]["unseen"][metric]
         assert gap["mean"] == pytest.approx(seen["mean"] - unseen["mean"])
@@ -119,17 +119,17 @@ def test_bad_suite_file_is_one_line(tmp_path, dqn_run):
 
 def test_summary_gap_ci_on_made_up_episodes():
     def scenario(split, values):
-        return {"split": split, "status": "ok", "per_episode": [{"return_per_step": v, "crashed": 0.0,
+        return {"split": split, "status": "ok", "per_episode": [{"progress": v, "crashed": 0.0,
                                                                    "mean_speed": 20.0} for v in values]}
 
     rng = np.random.default_rng(1)
     values = {"seen": [rng.normal(0.8, 0.05, 200)], "unseen": [rng.normal(0.5, 0.05, 200), rng.normal(0.3, 0.05, 200)]}
     out = summary([scenario(split, v) for split, vs in values.items() for v in vs])
-    gap = out["gap"]["return_per_step"]
+    gap = out["gap"]["progress"]
     assert gap["mean"] == pytest.approx(0.8 - 0.4, abs=0.02)
     assert gap["ci95"] == pytest.approx(scipy_gap(values["seen"], values["unseen"]))
     assert gap["ci95"][1] - gap["ci95"][0] < 0.05
-    assert out["unseen"]["return_per_step"]["scenarios"] == 2
+    assert out["unseen"]["progress"]["scenarios"] == 2
     assert out["seen"]["crash_rate"]["ci95"] == [0.0, 0.0] and out["gap"]["crash_rate"]["ci95"] == [0.0, 0.0]
 
 

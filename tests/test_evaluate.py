@@ -16,7 +16,9 @@ from envs.factory import default_env_config
 from tests.conftest import copy_run, run_cli
 from tests.test_stats import expected_ci
 
-METRICS = {"return", "return_per_step", "length", "crash_rate", "mean_speed", "distance", "lane_changes_per_km"}
+METRICS = {"return", "return_per_step", "length", "crash_rate", "mean_speed", "distance", "lane_changes_per_km",
+           "progress", "stall_rate", "min_ttc", "mean_ttc", "headway_under_1s", "above_speed_limit",
+           "hard_braking_per_km"}
 
 
 def test_evaluate_writes_report_and_videos(dqn_run, tmp_path):
@@ -52,7 +54,17 @@ def test_evaluate_writes_report_and_videos(dqn_run, tmp_path):
     fps = reader.get_meta_data()["fps"]
     simulated = sc["per_episode"][0]["length"] / default_env_config("highway-fast-v0")["policy_frequency"]
     assert abs(len(frames) / fps - simulated) <= 1 / fps + 1e-6, (len(frames), fps, simulated)
-    assert "return_per_step" in report["summary"]["seen"]
+    # the seen/unseen headline: crash rate, progress and stalls (highway has no goal: no success)
+    assert set(report["summary"]["seen"]) == {"crash_rate", "progress", "stall_rate"}
+    assert sc["simulator"] == "highway-env"
+    # the driving metrics of a real run follow their definitions, episode by episode
+    for r in sc["per_episode"]:
+        assert 0 <= r["progress"] <= 1 and 0 <= r["headway_under_1s"] <= 1 and 0 <= r["above_speed_limit"] <= 1
+        assert 0 <= r["min_ttc"] <= r["mean_ttc"] <= 10
+        assert r["stalled"] == float(not r["crashed"] and (r["mean_speed"] < 2 or r["progress"] < 0.1))
+        assert r["km"] == pytest.approx(r["distance"] / 1000)
+    brakes = sum(r["hard_brakes"] for r in sc["per_episode"]) / sum(r["km"] for r in sc["per_episode"])
+    assert sc["metrics"]["hard_braking_per_km"]["mean"] == pytest.approx(brakes)
 
 
 def test_evaluation_is_reproducible(dqn_run, tmp_path):
@@ -112,10 +124,11 @@ def test_single_episode_report_shows_n1_and_draws(tmp_path):
     assert report["summary"]["seen"]["crash_rate"]["ci95"] is None
     assert report["summary"]["gap"]["crash_rate"] == {"mean": 0.0, "ci95": None}
     text = report_markdown(report)
-    assert "| one | seen | highway-fast-v0 | ok | 1 | 5 n=1 | 0.5 n=1 | 1 n=1 |" in text
+    # crash rate, success (none), progress and stalls (not in this row), return, return/step, speed, length
+    assert "| one | seen | highway-fast-v0 | highway-env | ok | 1 | 1 n=1 | - | - | - | 5 n=1 | 0.5 n=1 | 20 n=1 | 10 n=1 |" in text
     assert "| crash_rate | 1 n=1 | 1 n=1 | 0 n=1 |" in text
     console = Console(width=200, record=True, file=io.StringIO())
     print_report_summary(report, console)
     assert "5 n=1" in console.export_text()
-    report["scenarios"][0]["metrics"]["return_per_step"].update(ci95=[0.6, 0.7])  # misses its mean 0.5
+    report["scenarios"][0]["metrics"]["crash_rate"].update(ci95=[0.6, 0.7])  # misses its mean 1
     assert chart_png(report)[:8] == b"\x89PNG\r\n\x1a\n"

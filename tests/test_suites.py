@@ -45,7 +45,7 @@ def test_highway_generalization_seen_is_the_highway_training_distribution():
         cfg = load_config(ROOT / "configs" / config)
         assert any(sc.env_id == cfg.env.id and sc.env_config == cfg.env.config for sc in suite.seen), config
     unseen_ids = {sc.env_id for sc in suite.unseen}
-    assert {"laneforge/WorkZone-v0", "laneforge/EmergencyBraking-v0", "highway-fast-v0"} <= unseen_ids
+    assert {"laneforge/WorkZone-v1", "laneforge/EmergencyBraking-v0", "highway-fast-v0"} <= unseen_ids
     assert {i.split("-v")[0] for i in unseen_ids} >= {"merge", "roundabout"}
     assert all(sc.env_id == "highway-fast-v0" and sc.env_config == {} for sc in suite.seen)
 

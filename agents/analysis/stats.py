@@ -13,7 +13,8 @@ What it offers (imports nothing else of ``agents``):
 - :func:`iqm`: the interquartile mean, ``scipy.stats.trim_mean(x, 0.25)`` (``floor(0.25 n)``
   values cut from each end), as Agarwal et al. 2021 ("Deep RL at the Edge of the Statistical
   Precipice") recommend for final performance;
-- :func:`summarize`: ``{"mean", "std", "ci95", "n"}``, the per-metric entry of report.json.
+- :func:`summarize`: ``{"mean", "std", "ci95", "n"}``, the per-metric entry of report.json;
+  :func:`summarize_ratio` the same for a rate over episodes (events per km).
 
 The rules are the same everywhere: an interval is what its method gives, never widened to
 contain the point estimate; a sample whose values are all equal gives ``[v, v]``; fewer than
@@ -179,3 +180,30 @@ def summarize(values: ArrayLike, seed: int = 0) -> dict:
     return {"mean": float(x.mean()) if x.size else float("nan"),
             "std": float(x.std(ddof=1)) if x.size > 1 else 0.0,
             "ci95": bootstrap_ci(x, seed=seed), "n": int(x.size)}
+
+
+def summarize_ratio(numerators: ArrayLike, denominators: ArrayLike, seed: int = 0,
+                    n_resamples: int = N_RESAMPLES) -> dict:
+    """``{"mean", "std", "ci95", "n"}`` of a rate over episodes, sum(numerators) / sum(denominators)
+    (events per km: every km weighs the same, so a 10 m episode does not swing the mean), with
+    a 95% percentile-bootstrap CI that resamples (numerator, denominator) pairs together;
+    ``std`` is that of the resampled rates. Pairs with a non-finite member are dropped; no
+    positive denominator total gives a NaN mean."""
+    num, den = np.asarray(numerators, dtype=float), np.asarray(denominators, dtype=float)
+    keep = np.isfinite(num) & np.isfinite(den)
+    num, den = num[keep], den[keep]
+    if num.size == 0 or den.sum() <= 0:
+        return {"mean": float("nan"), "std": 0.0, "ci95": None, "n": int(num.size)}
+    mean = float(num.sum() / den.sum())
+    if num.size < 2:
+        return {"mean": mean, "std": 0.0, "ci95": None, "n": 1}
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, num.size, size=(n_resamples, num.size))
+    totals = den[idx].sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rates = np.where(totals > 0, num[idx].sum(axis=1) / totals, np.nan)
+    rates = rates[np.isfinite(rates)]
+    if np.all(den > 0) and np.ptp(num / den) == 0:  # every episode at the same rate
+        return {"mean": mean, "std": 0.0, "ci95": [mean, mean], "n": int(num.size)}
+    return {"mean": mean, "std": float(rates.std(ddof=1)) if rates.size > 1 else 0.0,
+            "ci95": percentile_interval(rates), "n": int(num.size)}

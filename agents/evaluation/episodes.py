@@ -17,25 +17,47 @@ from typing import Any, Callable
 import gymnasium as gym
 import numpy as np
 
-from agents.analysis.stats import N_RESAMPLES, difference_ci, estimate, finite, strata_mean, stratified_ci, summarize
+from agents.analysis.stats import (
+    N_RESAMPLES,
+    difference_ci,
+    estimate,
+    finite,
+    strata_mean,
+    stratified_ci,
+    summarize,
+    summarize_ratio,
+)
 from agents.config import MAX_TRAIN_SEED
+from agents.evaluation.driving import drive_metrics, stalled
 from agents.fileio import atomic_write_text
+from envs import drive_probe
+from envs.drive_probe import Goal
 
 # Seeds reserved for evaluation: during training, and for evaluate.py.
 TRAIN_EVAL_SEED_BASE = MAX_TRAIN_SEED
 FINAL_EVAL_SEED_BASE = 2 * MAX_TRAIN_SEED
 
-# Per-episode row key -> aggregate metric name.
+# Per-episode row key -> aggregate metric name (the mean over episodes).
 METRICS = {
     "return": "return",
-    "return_per_step": "return_per_step",  # normalized return: comparable across scenarios
+    "return_per_step": "return_per_step",  # return / length (not comparable across scenarios: HighwayEnv#418)
     "length": "length",  # [policy steps]
     "crashed": "crash_rate",
     "success": "success_rate",
+    "progress": "progress",  # [0, 1] (agents.evaluation.driving)
+    "stalled": "stall_rate",
     "mean_speed": "mean_speed",  # [m/s]
     "distance": "distance",  # [m]
     "lane_changes_per_km": "lane_changes_per_km",
+    "min_ttc": "min_ttc",  # [s]
+    "mean_ttc": "mean_ttc",  # [s]
+    "headway_under_1s": "headway_under_1s",  # share of steps
+    "above_speed_limit": "above_speed_limit",  # share of steps
 }
+# Rates over all of a scenario's episodes: aggregate name -> (numerator, denominator) row keys.
+RATES = {"hard_braking_per_km": ("hard_brakes", "km")}
+# The seen/unseen headline: comparable across scenarios (returns are not).
+HEADLINE = {"crash_rate": "crashed", "success_rate": "success", "progress": "progress", "stall_rate": "stalled"}
 
 
 @dataclass
@@ -44,10 +66,17 @@ class EpisodeResult:
     return_: float = 0.0
     length: int = 0
     crashed: bool = False
-    success: float | None = None  # None where the env does not define success
+    success: float | None = None  # None where the env has no goal
     mean_speed: float = float("nan")  # [m/s]
     distance: float = float("nan")  # [m]
     lane_changes: int = 0
+    progress: float = float("nan")  # [0, 1] (agents.evaluation.driving)
+    stalled: bool = False
+    min_ttc: float = float("nan")  # [s]
+    mean_ttc: float = float("nan")  # [s]
+    headway_under_1s: float = float("nan")  # share of steps
+    hard_brakes: int = 0
+    above_speed_limit: float = float("nan")  # share of steps
     reward_terms: dict[str, float] = field(default_factory=dict)  # summed over the episode
     trajectory: dict[str, list] | None = None  # per-step data when recorded (--save-rollouts)
 
@@ -58,7 +87,10 @@ class EpisodeResult:
         d["return_per_step"] = self.return_ / max(self.length, 1)
         km = self.distance / 1000 if np.isfinite(self.distance) else float("nan")
         d["lane_changes_per_km"] = self.lane_changes / km if km and km > 0 else float("nan")
+        d["hard_braking_per_km"] = self.hard_brakes / km if km and km > 0 else float("nan")
+        d["km"] = km
         d["crashed"] = float(self.crashed)
+        d["stalled"] = float(self.stalled)
         return d
 
 
@@ -66,9 +98,9 @@ Policy = Callable[[Any], Any]
 
 
 def model_policy(model: Any) -> Policy:
-    """Deterministic actions; observations with another row count than in training (an
-    attention network seeing more vehicles) go through the tensors path, which SB3's
-    ``predict`` refuses."""
+    """Deterministic actions for one observation or a batch; observations with another row
+    count than in training (an attention network seeing more vehicles), and batches, go
+    through the tensors path, which SB3's ``predict`` refuses."""
     from agents.models.inference import predict_any_rows
 
     shape = model.observation_space.shape
@@ -81,58 +113,117 @@ def model_policy(model: Any) -> Policy:
     return act
 
 
-def _ego(env: gym.Env):
-    return getattr(env.unwrapped, "vehicle", None)
+TRAJECTORY_KEYS = ("observations", "actions", "rewards", "ego_x", "ego_y", "ego_speed")
+
+
+class EpisodeRecorder:
+    """One episode's metrics, step by step, from what any simulator gives: the reward, the
+    step's ``info`` and the ego's drive state (:mod:`envs.drive_probe`). The single-env loop
+    (:func:`run_episode`) and the batched one (:func:`run_batch`) both feed it, so both give
+    the same numbers for the same steps."""
+
+    def __init__(self, seed: int, goal: Goal, policy_frequency: float, first: dict[str, Any],
+                 record: bool = False) -> None:
+        self.result = EpisodeResult(seed=seed)
+        self.goal, self.policy_frequency = goal, policy_frequency
+        self.states = [first]
+        self.trajectory: dict[str, list] | None = {k: [] for k in TRAJECTORY_KEYS} if record else None
+
+    def act(self, obs: Any, action: Any) -> None:
+        if self.trajectory is not None:
+            self.trajectory["observations"].append(np.asarray(obs, dtype=np.float32))
+            self.trajectory["actions"].append(np.asarray(action))
+
+    def step(self, reward: float, info: dict[str, Any], state: dict[str, Any]) -> None:
+        r = self.result
+        r.return_ += float(reward)
+        r.length += 1
+        r.crashed = r.crashed or bool(info.get("crashed", False)) or bool(state["crashed"])
+        if "success" in info:
+            r.success = float(bool(info["success"]))
+        for name, value in (info.get("rewards") or {}).items():
+            r.reward_terms[name] = r.reward_terms.get(name, 0.0) + float(value)
+        last = self.states[-1]
+        if last["lane"] >= 0 and state["lane"] >= 0 and state["lane"] != last["lane"]:
+            r.lane_changes += 1
+        self.states.append(state)
+        if self.trajectory is not None:
+            self.trajectory["rewards"].append(float(reward))
+            self.trajectory["ego_x"].append(float(state["x"]))
+            self.trajectory["ego_y"].append(float(state["y"]))
+            self.trajectory["ego_speed"].append(float(state["speed"]))
+
+    def finish(self) -> EpisodeResult:
+        r = self.result
+        r.trajectory = self.trajectory
+        steps = self.states[1:]
+        if steps:
+            r.mean_speed = float(np.mean([st["speed"] for st in steps]))
+            xy = np.array([(st["x"], st["y"]) for st in self.states], dtype=float)
+            r.distance = float(np.linalg.norm(np.diff(xy, axis=0), axis=1).sum())
+        drive = drive_metrics(self.states, self.goal, self.policy_frequency)
+        for key in ("progress", "min_ttc", "mean_ttc", "headway_under_1s", "hard_brakes", "above_speed_limit"):
+            setattr(r, key, drive[key])
+        if self.goal.arrival != "none" and r.success is None:  # a road with a goal: reached without a crash
+            r.success = float(drive["arrived"] and not r.crashed)
+        r.stalled = stalled(r.crashed, r.mean_speed, r.progress)
+        return r
+
+
+def policy_frequency(env: Any) -> float:
+    config = getattr(getattr(env, "unwrapped", env), "config", None) or {}
+    return float(config.get("policy_frequency", 1))
 
 
 def run_episode(policy: Policy, env: gym.Env, seed: int, record: bool = False) -> EpisodeResult:
-    """One episode from ``env.reset(seed=seed)``; metrics read from ``info`` and the ego vehicle.
-    With ``record`` the per-step observations, actions, rewards and ego state are kept."""
+    """One episode from ``env.reset(seed=seed)``; metrics from the rewards, ``info`` and the
+    ego's drive state. With ``record`` the per-step observations, actions, rewards and ego
+    state are kept."""
     obs, info = env.reset(seed=seed)
-    result = EpisodeResult(seed=seed)
-    traj: dict[str, list] | None = (
-        {"observations": [], "actions": [], "rewards": [], "ego_x": [], "ego_y": [], "ego_speed": []}
-        if record else None)
-    ego = _ego(env)
-    speeds: list[float] = []
-    distance = 0.0
-    last_pos = np.array(ego.position, dtype=float) if ego is not None else None
-    last_lane = ego.lane_index[2] if ego is not None and ego.lane_index else None
+    goal = drive_probe.goal_of(env)
+    recorder = EpisodeRecorder(seed, goal, policy_frequency(env), drive_probe.read(env, goal), record)
     done = False
     while not done:
         action = policy(obs)
-        if traj is not None:
-            traj["observations"].append(np.asarray(obs, dtype=np.float32))
-            traj["actions"].append(np.asarray(action))
+        recorder.act(obs, action)
         obs, reward, terminated, truncated, info = env.step(action)
         done = bool(terminated or truncated)
-        result.return_ += float(reward)
-        result.length += 1
-        result.crashed = result.crashed or bool(info.get("crashed", False))
-        if "success" in info:
-            result.success = float(bool(info["success"]))
-        for name, value in (info.get("rewards") or {}).items():
-            result.reward_terms[name] = result.reward_terms.get(name, 0.0) + float(value)
-        ego = _ego(env)
-        if ego is not None:
-            speeds.append(float(info.get("speed", ego.speed)))
-            pos = np.array(ego.position, dtype=float)
-            distance += float(np.linalg.norm(pos - last_pos))
-            last_pos = pos
-            lane = ego.lane_index[2] if ego.lane_index else None
-            if last_lane is not None and lane is not None and lane != last_lane:
-                result.lane_changes += 1
-            last_lane = lane
-        if traj is not None:
-            traj["rewards"].append(float(reward))
-            traj["ego_x"].append(float(ego.position[0]) if ego is not None else np.nan)
-            traj["ego_y"].append(float(ego.position[1]) if ego is not None else np.nan)
-            traj["ego_speed"].append(float(ego.speed) if ego is not None else np.nan)
-    result.trajectory = traj
-    if speeds:
-        result.mean_speed = float(np.mean(speeds))
-        result.distance = distance
-    return result
+        recorder.step(reward, info, drive_probe.read(env, goal, recorder.states[-1]["s"]))
+    return recorder.finish()
+
+
+def _row(batch: dict[str, Any], b: int) -> dict[str, Any]:
+    return {k: _row(v, b) if isinstance(v, dict) else v[b].item() for k, v in batch.items()}
+
+
+def run_batch(policy: Policy, core: Any, seed: int, seeds: list[int], max_episode_steps: int | None = None,
+              record: bool = False) -> list[EpisodeResult]:
+    """``len(seeds)`` episodes at once on a batched twin's core (``FastHighwayCore`` with that
+    many envs): one reset of the whole batch seeded with ``seed``, then every env steps until
+    its first episode ends (its later steps are ignored). Episode i is labelled ``seeds[i]``;
+    it is env i of the batch, not the episode that a single env reset with ``seeds[i]`` plays."""
+    core.seed(seed)
+    core.reset_envs()
+    goal = core.drive_goal()
+    frequency = float(core.config["policy_frequency"])
+    first = core.drive_state()
+    recorders = [EpisodeRecorder(s, goal, frequency, _row(first, b), record) for b, s in enumerate(seeds)]
+    active = np.ones(len(seeds), bool)
+    steps = 0
+    while active.any():
+        obs = core.observe()
+        actions = np.asarray(policy(obs)).reshape(len(seeds))
+        reward, terminated, truncated, info = core.step(actions)
+        steps += 1
+        state = core.drive_state()
+        for b in np.flatnonzero(active):
+            recorders[b].act(obs[b], actions[b])
+            recorders[b].step(reward[b], _row(info, b), _row(state, b))
+        done = terminated | truncated
+        if max_episode_steps is not None and steps >= max_episode_steps:
+            done |= True
+        active &= ~done
+    return [r.finish() for r in recorders]
 
 
 def aggregate(rows: list[dict[str, Any]]) -> dict[str, dict]:
@@ -143,6 +234,10 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, dict]:
         values = [r[key] for r in rows if r.get(key) is not None]
         if values:
             out[name] = summarize([float(v) for v in values])
+    for name, (num, den) in RATES.items():
+        pairs = [(r[num], r[den]) for r in rows if r.get(num) is not None and r.get(den) is not None]
+        if pairs:
+            out[name] = summarize_ratio(*zip(*pairs))
     return out
 
 
@@ -186,13 +281,15 @@ def _finite(x: Any) -> Any:
 
 
 def scenario_entry(name: str, split: str, env_id: str, env_config: dict, rows: list[dict],
-                   videos: list[str], status: str = "ok", reason: str | None = None,
-                   forced: dict | None = None) -> dict[str, Any]:
+                   videos: list[str], simulator: dict[str, Any] | None = None, status: str = "ok",
+                   reason: str | None = None, forced: dict | None = None) -> dict[str, Any]:
+    """One scenario of report.json; ``simulator``: what judged it (suite_run.simulator_of)."""
     entry = {
         "name": name,
         "split": split,
         "env_id": env_id,
         "env_config": env_config,
+        **(simulator or {"simulator": "highway-env"}),
         "status": status,
         "episodes": len(rows),
         "metrics": aggregate(rows) if rows else {},
@@ -206,11 +303,6 @@ def scenario_entry(name: str, split: str, env_id: str, env_config: dict, rows: l
     return entry
 
 
-# Metrics comparable across scenarios (returns are not: lengths and reward scales differ).
-COMPARABLE = {"return_per_step": "return_per_step", "crash_rate": "crashed", "success_rate": "success",
-              "mean_speed": "mean_speed"}
-
-
 def _split_values(scenarios: list[dict], split: str, key: str) -> list[np.ndarray]:
     """Each evaluated scenario's finite per-episode values of ``key`` in ``split``."""
     groups = [finite([r.get(key) for r in s["per_episode"]]) for s in scenarios
@@ -220,11 +312,11 @@ def _split_values(scenarios: list[dict], split: str, key: str) -> list[np.ndarra
 
 def summary(scenarios: list[dict], n_resamples: int = N_RESAMPLES) -> dict[str, Any]:
     """Seen vs unseen: each split's mean over its scenarios of each scenario's mean of the
-    comparable metrics, and the gap (seen - unseen), all with 95% percentile-bootstrap CIs
+    :data:`HEADLINE` metrics, and the gap (seen - unseen), all with 95% percentile-bootstrap CIs
     (episodes resampled within scenarios; seen with seed 0, unseen with seed 1, the gap from
     the same draws). ``ci95`` is ``None`` where no scenario has two episodes."""
     out: dict[str, Any] = {"seen": {}, "unseen": {}, "gap": {}}
-    for metric, key in COMPARABLE.items():
+    for metric, key in HEADLINE.items():
         strata = {split: _split_values(scenarios, split, key) for split in ("seen", "unseen")}
         for seed, (split, groups) in enumerate(strata.items()):
             if groups:

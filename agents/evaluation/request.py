@@ -27,6 +27,7 @@ class EvalRequest:
     video: bool = True
     video_episodes: int = 2  # recorded per scenario
     video_speed: float = 1.0  # 1 = real time
+    simulator: str = "highway-env"  # or "twin": scenarios with a batched twin are judged on it
     workers: int = 1
     save_rollouts: bool = False
     render: str | None = None  # "human": watch live instead
@@ -39,14 +40,16 @@ class EvalRequest:
 
 
 def _scenarios(request: EvalRequest) -> tuple[list[Scenario] | None, str]:
-    """The suite's scenarios (None: the training env) and the report folder's name."""
+    """The suite's scenarios (None: the training env) and the report folder's name (with
+    ``--simulator twin``: ``<suite>-twin``, so it never mixes with the highway-env report)."""
+    suffix = "-twin" if request.simulator == "twin" else ""
     if request.suite is None:
-        return None, request.name or "train_env"
+        return None, request.name or "train_env" + suffix
     try:
         suite = load_suite(request.suite)
     except (ValueError, OSError) as exc:
         raise UserError(str(exc).splitlines()[0]) from exc
-    return list(suite.scenarios), request.name or suite.name
+    return list(suite.scenarios), request.name or suite.name + suffix
 
 
 def run_evaluation(request: EvalRequest) -> int:
@@ -66,7 +69,7 @@ def run_evaluation(request: EvalRequest) -> int:
                           request.video_episodes if request.video else 0, device=device, model=request.model,
                           wandb_mode=wandb_mode, progress=request.progress, workers=request.workers,
                           save_rollouts=request.save_rollouts, video_speed=request.video_speed,
-                          log_every=request.log_every)
+                          log_every=request.log_every, simulator=request.simulator)
     print_report_summary(read_report(report))
     print(f"report: {report}")
     print(f"page:   {report.with_name('report.html')}")

@@ -22,6 +22,7 @@ from agents.errors import Interrupted, UserError
 from agents.evaluation.episodes import (
     FINAL_EVAL_SEED_BASE,
     model_policy,
+    read_report,
     run_episode,
     scenario_entry,
     write_report,
@@ -35,7 +36,7 @@ from agents.fileio import atomic_write
 from agents.rundir.loading import LoadedRun, load_run
 from agents.runtime import install_interrupt_handlers
 from agents.rundir.tracking import finish_wandb, init_wandb
-from envs.factory import EnvConfigError, make_env
+from envs.factory import EnvConfigError, is_batched, make_env
 from envs.suites import Scenario
 
 SEED_STRIDE = 100_000  # episodes per --seed value inside the reserved evaluation range
@@ -69,13 +70,24 @@ def check_scenarios(run: LoadedRun, scenarios: list[Scenario]) -> tuple[dict[int
     return problems, forced
 
 
-def eval_settings(run: LoadedRun, model: str, scenarios: list[Scenario], plan: Plan, seed: int) -> dict[str, Any]:
-    """What makes two evaluations the same: the model, the scenarios, episodes, seed and videos."""
+def simulator_of(scenario: Scenario, judged: Scenario) -> dict[str, Any]:
+    """What judged a scenario, for report.json: ``{"simulator": "highway-env"}``, or the batched
+    simulator's id, with the env it ran where a twin stood in for the scenario's own."""
+    out: dict[str, Any] = {"simulator": judged.env_id if is_batched(judged.env_id) else "highway-env"}
+    if judged is not scenario:
+        out["judged_by"] = {"env_id": judged.env_id, "env_config": judged.env_config}
+    return out
+
+
+def eval_settings(run: LoadedRun, model: str, scenarios: list[Scenario], plan: Plan, seed: int,
+                  simulator: str = "highway-env") -> dict[str, Any]:
+    """What makes two evaluations the same: the model, the scenarios (and what judges each),
+    episodes, seed and videos."""
     return as_json({
         "model": {"which": model, "timesteps": int(run.model.num_timesteps),
                   "parameters_sha256": parameters_sha256(run.model)},
-        "scenarios": [{"name": s.name, "split": s.split, "env_id": s.env_id, "env_config": s.env_config}
-                      for s in scenarios],
+        "scenarios": [{"name": s.name, "split": s.split, "env_id": s.env_id, "env_config": s.env_config,
+                       **simulator_of(s, s.on(simulator))} for s in scenarios],
         "episodes": plan.episodes, "seed": seed, "video_episodes": plan.videos,
         "video_speed": plan.video_speed if plan.videos else None, "save_rollouts": plan.record,
     })
@@ -97,20 +109,22 @@ def _validate(episodes: int, seed: int, workers: int, video_speed: float, log_ev
 def evaluate_run(run_dir: Path, suite_name: str, scenarios: list[Scenario] | None, episodes: int, seed: int,
                  video_episodes: int, device: str = "cpu", model: str = "model", wandb_mode: str = "disabled",
                  progress: bool = True, workers: int = 1, save_rollouts: bool = False, video_speed: float = 1.0,
-                 log_every: float = 30.0) -> Path:
+                 log_every: float = 30.0, simulator: str = "highway-env") -> Path:
     """Evaluate ``run_dir`` on ``scenarios``; returns the report's path.
 
     Finished tasks are saved as they come (:mod:`agents.evaluation.resume_state`): rerunning an
     interrupted evaluation with the same settings runs only the episodes still missing, and
-    gives the same report as one uninterrupted run.
+    gives the same report as one uninterrupted run. ``simulator`` "twin" judges each scenario
+    that names a batched twin on it (the others on their own env).
     """
     _validate(episodes, seed, workers, video_speed, log_every)
     run = load_run(run_dir, model=model, device=device)
-    scenarios = scenarios or [train_scenario(run)]
+    named = scenarios or [train_scenario(run)]
+    scenarios = [sc.on(simulator) for sc in named]
     out_dir = run.run_dir / "eval" / suite_name
     plan = Plan(episodes, FINAL_EVAL_SEED_BASE + seed * SEED_STRIDE, min(video_episodes, episodes),
                 out_dir / "videos", video_speed, save_rollouts)
-    settings = eval_settings(run, model, scenarios, plan, seed)
+    settings = eval_settings(run, model, named, plan, seed, simulator)
     state = eval_progress.check_previous(out_dir, settings)
     if state == "complete":
         print(f"{out_dir / 'report.json'}: already complete with these settings (delete {out_dir} to evaluate "
@@ -137,27 +151,31 @@ def evaluate_run(run_dir: Path, suite_name: str, scenarios: list[Scenario] | Non
             raise Interrupted(exc.code if isinstance(exc, Interrupted) else 130) from None
         finally:
             restore_signals()
-    report, entries = _write_reports(run, out_dir, suite_name, scenarios, plan, results, problems, forced, settings)
-    _log_wandb(run, suite_name, entries, wandb_mode)
+    report, entries = _write_reports(run, out_dir, suite_name, named, scenarios, plan, results, problems, forced,
+                                     settings)
+    _log_wandb(run, suite_name, entries, wandb_mode, read_report(report)["summary"])
     eval_progress.clear(out_dir)
     return report
 
 
-def _write_reports(run: LoadedRun, out_dir: Path, suite_name: str, scenarios: list[Scenario], plan: Plan,
-                   results: dict[int, list], problems: dict[int, str], forced: dict[int, dict],
+def _write_reports(run: LoadedRun, out_dir: Path, suite_name: str, named: list[Scenario], scenarios: list[Scenario],
+                   plan: Plan, results: dict[int, list], problems: dict[int, str], forced: dict[int, dict],
                    settings: dict[str, Any]) -> tuple[Path, list[dict]]:
     """report.json (with the settings), report.md, report.html and the rollouts; the report's
-    path and its scenario entries."""
+    path and its scenario entries (``named``: the suite's scenarios, ``scenarios``: what judged
+    each)."""
     entries = []
-    for i, sc in enumerate(scenarios):
+    for i, (sc, judged) in enumerate(zip(named, scenarios)):
+        judge = simulator_of(sc, judged)
         if i in problems:
-            entries.append(scenario_entry(sc.name, sc.split, sc.env_id, sc.env_config, [], [],
+            entries.append(scenario_entry(sc.name, sc.split, sc.env_id, sc.env_config, [], [], judge,
                                           status="incompatible", reason=problems[i], forced=forced.get(i)))
             continue
         episodes_i = sorted(results[i], key=lambda r: r.seed)
         rows = [r.row() for r in episodes_i]
         rel = [str(v.relative_to(run.run_dir)) for v in plan.videos_of(sc.name)]
-        entries.append(scenario_entry(sc.name, sc.split, sc.env_id, sc.env_config, rows, rel, forced=forced.get(i)))
+        entries.append(scenario_entry(sc.name, sc.split, sc.env_id, sc.env_config, rows, rel, judge,
+                                      forced=forced.get(i)))
         if plan.record:
             save_rollout_file(out_dir / "rollouts" / f"{sc.name}.npz", episodes_i)
     report = write_report(out_dir, run.run_dir, suite_name, model_info(run), entries, settings=settings)
@@ -186,9 +204,9 @@ def save_rollout_file(path: Path, episodes: list) -> None:
     atomic_write(path, write)
 
 
-def _log_wandb(run: LoadedRun, suite: str, entries: list[dict], mode: str) -> None:
-    """An eval run in the training run's W&B group: metrics in the summary, a table of the
-    scenario rows, and the videos as wandb.Video."""
+def _log_wandb(run: LoadedRun, suite: str, entries: list[dict], mode: str, headline: dict[str, dict]) -> None:
+    """An eval run in the training run's W&B group: metrics in the summary (per scenario, and
+    the seen/unseen/gap ``headline``), a table of the scenario rows, and the videos as wandb.Video."""
     if mode == "disabled":
         return
     cfg = run.config
@@ -203,13 +221,19 @@ def _log_wandb(run: LoadedRun, suite: str, entries: list[dict], mode: str) -> No
         import wandb
 
         metrics = sorted({m for e in entries for m in e["metrics"]})
-        table = wandb.Table(columns=["scenario", "split", "env_id", "status", "episodes", *metrics])
+        table = wandb.Table(columns=["scenario", "split", "env_id", "simulator", "status", "episodes", *metrics])
         summary = {}
         for e in entries:
-            table.add_data(e["name"], e["split"], e["env_id"], e["status"], e["episodes"],
+            table.add_data(e["name"], e["split"], e["env_id"], e["simulator"], e["status"], e["episodes"],
                            *[e["metrics"].get(m, {}).get("mean") for m in metrics])
             for metric, stats in e["metrics"].items():
                 summary[f"eval/{e['name']}/{metric}"] = stats["mean"]
+        for split, values in headline.items():  # the seen/unseen headline, with its CI bounds
+            for metric, stats in values.items():
+                summary[f"eval/{suite}/{split}/{metric}"] = stats["mean"]
+                if stats.get("ci95"):
+                    summary[f"eval/{suite}/{split}/{metric}_ci95_lo"] = stats["ci95"][0]
+                    summary[f"eval/{suite}/{split}/{metric}_ci95_hi"] = stats["ci95"][1]
         wb.summary.update(summary)
         log: dict[str, Any] = {f"eval/{suite}/scenarios": table}
         for e in entries:

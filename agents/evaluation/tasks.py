@@ -17,12 +17,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from agents.cli import quiet_libraries
-from agents.evaluation.episodes import model_policy, record_videos, run_episode
-from agents.evaluation.scenario_fit import scenario_env
+from agents.evaluation.episodes import model_policy, record_videos, run_batch, run_episode
+from agents.evaluation.scenario_fit import forced_config, scenario_env
 from agents.models.extractors import EXTRACTORS
 from agents.plainlog import PlainProgress, is_terminal
 from agents.rundir.loading import LoadedRun, load_run
+from envs.factory import is_batched, make_batched_core
 from envs.suites import Scenario
+
+# Episodes per batch on a batched simulator: a fixed size, so results do not depend on --workers.
+BATCH_EPISODES = 1000
 
 
 @dataclass
@@ -33,6 +37,7 @@ class Task:
     record: bool = False  # keep trajectories for --save-rollouts
     first_video: int = 0  # index of the first recorded episode (names the video files)
     video_speed: float = 1.0
+    batched: bool = False  # all seeds at once on the scenario's batched simulator (episodes.run_batch)
 
 
 _RUN: LoadedRun | None = None
@@ -48,6 +53,12 @@ def _init_worker(run_dir: str, model: str, device: str) -> None:
 
 
 def run_task(run: LoadedRun, scenario: Scenario, task: Task) -> dict[str, Any]:
+    if task.batched:
+        config, _ = forced_config(run.config, scenario)
+        core = make_batched_core(scenario.env_id, len(task.seeds), config)
+        results = run_batch(model_policy(run.model), core, task.seeds[0], task.seeds,
+                            max_episode_steps=run.config.env.max_episode_steps, record=task.record)
+        return {"scenario": task.scenario, "results": results}
     env = scenario_env(run.config, scenario, render_mode="rgb_array" if task.video_dir else None)
     if task.video_dir:
         if hasattr(EXTRACTORS.get(run.config.network.type), "forward_with_weights"):
@@ -86,13 +97,22 @@ class Plan:
     def video_name(self, scenario: str, index: int) -> str:
         return f"{scenario}-episode-{index}.mp4"
 
-    def tasks(self, scenario: int, done: set[int], chunk: int) -> list[Task]:
+    def tasks(self, scenario: int, done: set[int], chunk: int, batched: bool = False) -> list[Task]:
         """The tasks left for ``scenario``: one per recorded episode (its video is named by its
-        index), then the other episodes in chunks; ``done`` seeds are skipped."""
+        index), then the other episodes in chunks; ``done`` seeds are skipped. ``batched``: the
+        other episodes in fixed blocks of :data:`BATCH_EPISODES` seeds (a block is seeded by its
+        first seed, so it runs whole or again, whatever ``chunk`` is)."""
         todo = [s for s in range(self.seed_base, self.seed_base + self.episodes) if s not in done]
         tasks = [Task(scenario, [s], str(self.video_dir), record=self.record, first_video=s - self.seed_base,
                       video_speed=self.video_speed) for s in todo if s - self.seed_base < self.videos]
         rest = [s for s in todo if s - self.seed_base >= self.videos]
+        if batched:
+            first = self.seed_base + self.videos
+            blocks: dict[int, list[int]] = {}
+            for s in range(first, self.seed_base + self.episodes):
+                blocks.setdefault((s - first) // BATCH_EPISODES, []).append(s)
+            return tasks + [Task(scenario, block, record=self.record, batched=True) for block in blocks.values()
+                            if not done & set(block)]
         return tasks + [Task(scenario, rest[i:i + chunk], record=self.record) for i in range(0, len(rest), chunk)]
 
     def remaining(self, scenarios: list[Scenario], results: dict[int, list], skip: set[int],
@@ -103,7 +123,7 @@ class Plan:
             done = {r.seed for r in results[i]}
             self.drop_stale_videos(sc.name, done)
             if i not in skip:
-                tasks += self.tasks(i, done, chunk)
+                tasks += self.tasks(i, done, chunk, batched=is_batched(sc.env_id))
         return tasks
 
     def drop_stale_videos(self, scenario: str, done: set[int]) -> None:

@@ -21,6 +21,8 @@ from gymnasium.vector.utils import batch_space
 from highway_env.envs.common.action import DiscreteMetaAction
 from highway_env.vehicle.controller import MDPVehicle
 
+from envs.drive_probe import REFERENCE_SPEED, Goal
+
 from . import observe
 from .config import default_config, resolve_config
 from .sim import SimParams, SimState, closest_lane, simulate, spawn
@@ -121,6 +123,14 @@ class FastHighwayCore:
 
     def info_at_reset(self) -> dict[str, Any]:
         return self._info()
+
+    def drive_state(self) -> dict[str, np.ndarray]:
+        """The ego's drive state in every env, as :func:`envs.drive_probe.read` reads highway-env."""
+        return observe.drive_state(self.xp, self.state)
+
+    def drive_goal(self) -> Goal:
+        """highway-env's highway has no goal: progress is distance / (duration x 30 m/s)."""
+        return Goal("distance", float(self.config["duration"]) * REFERENCE_SPEED)
 
 
 def _config_option(options: dict | None) -> dict[str, Any]:
@@ -339,6 +349,12 @@ class FastHighwayEnv(_Reconfigurable, gym.Env):
             self.core.seed(seed)
         self.core.reset_envs()
         return self.core.observe()[0], _first(self.core.info_at_reset())
+
+    def drive_state(self) -> dict[str, np.ndarray]:
+        return self.core.drive_state()
+
+    def drive_goal(self) -> Goal:
+        return self.core.drive_goal()
 
     @property
     def vehicle(self) -> EgoView:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from .sim import LANE_LENGTH, LANE_WIDTH, MAX_SPEED, V_LENGTH, SimState, wrap_to_pi
+from .sim import LANE_LENGTH, LANE_WIDTH, MAX_SPEED, SPEED_LIMIT, V_LENGTH, SimState, wrap_to_pi
 
 PERCEPTION_DISTANCE = 5.0 * MAX_SPEED  # AbstractEnv.PERCEPTION_DISTANCE
 RELATIVE = ("x", "y", "vx", "vy")
@@ -143,3 +143,31 @@ def terminated(xp, s: SimState, config: Mapping[str, Any]):
 def truncated(s: SimState, config: Mapping[str, Any]):
     """HighwayEnv._is_truncated: time >= duration."""
     return s.time >= config["duration"]
+
+
+def drive_state(xp, s: SimState) -> dict[str, np.ndarray]:
+    """The ego's drive state in every env (:data:`envs.drive_probe.FIELDS`), numpy arrays (B,).
+
+    The leader is ``Road.neighbour_vehicles``' front vehicle on the ego's lane (on_lane with a
+    1 m margin: |y - 4 l| <= 3 and -5 <= x < 10005, at or ahead of the ego's x); the gap is
+    bumper to bumper and the closing speed the difference of the speeds along the road, as
+    :func:`envs.drive_probe.leader` computes them in highway-env.
+    """
+    x, y = xp.to_numpy(s.x), xp.to_numpy(s.y)
+    speed, heading = xp.to_numpy(s.speed), xp.to_numpy(s.heading)
+    lane = xp.to_numpy(s.lane)[:, :1]
+    ahead = ((np.abs(y - LANE_WIDTH * lane) <= LANE_WIDTH / 2 + 1) & (x >= -V_LENGTH)
+             & (x < LANE_LENGTH + V_LENGTH) & (x >= x[:, :1]))
+    ahead[:, 0] = False
+    front_x = np.where(ahead, x, np.inf)
+    # highway-env keeps the last vehicle in road order among equally near ones (s_v <= s_front)
+    front = x.shape[1] - 1 - np.argmin(front_x[:, ::-1], axis=1)
+    rows = np.arange(x.shape[0])
+    has = np.isfinite(front_x[rows, front])
+    vx = speed * np.cos(heading)
+    gap = np.where(has, front_x[rows, front] - x[:, 0] - V_LENGTH, np.inf)
+    closing = np.where(has, vx[:, 0] - vx[rows, front], 0.0)
+    return {"s": x[:, 0].copy(), "x": x[:, 0].copy(), "y": y[:, 0].copy(), "lane": lane[:, 0].copy(),
+            "speed": speed[:, 0].copy(),
+            "speed_limit": np.full(x.shape[0], SPEED_LIMIT), "gap": gap, "closing_speed": closing,
+            "crashed": xp.to_numpy(s.crashed)[:, 0].copy(), "arrived": np.zeros(x.shape[0], bool)}
