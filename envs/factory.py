@@ -305,14 +305,19 @@ def make_batched_vec_env(env_id: str, n_envs: int, config: Mapping[str, Any] | N
     return VectorEnvAdapter(venv, seed)
 
 
+def batched_twin_ids() -> list[str]:
+    """Registered ids of laneforge's batched simulators (twins of highway-env scenarios);
+    gymnasium's own vectorized classics (CartPole) are batched but not twins."""
+    return [i for i in registered_ids() if i.startswith(f"{envs.NAMESPACE}/") and is_batched(i)]
+
+
 def make_batched_core(env_id: str, n_envs: int, config: Mapping[str, Any] | None = None) -> Any:
     """The batched simulator core of ``n_envs`` envs for an id registered with a
     ``vector_entry_point`` (laneforge/FastHighway-v0's ``FastHighwayCore``: numpy in, numpy out,
     no autoreset), for evaluation that steps many episodes at once; the config is checked as
     :func:`make_env` checks it."""
-    if not is_batched(env_id):
-        raise config_error("env_id", f"'{env_id}' is not a batched env (batched: "
-                                     f"{', '.join(i for i in registered_ids() if is_batched(i))})")
+    if env_id not in batched_twin_ids():
+        raise config_error("env_id", f"'{env_id}' is not a batched simulator (batched: {', '.join(batched_twin_ids())})")
     config = dict(config or {})
     check_env_config(env_id, config)
     with _rejected_config(env_id):

@@ -38,10 +38,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from envs.checks import first_error_line
 from envs.factory import (
     EnvConfigError,
+    batched_twin_ids,
     check_env_config,
     default_env_config,
-    is_batched,
-    registered_ids,
     to_highway_config,
 )
 from envs.suggest import did_you_mean
@@ -229,10 +228,9 @@ def _check_twin(sc: _ScenarioModel, key: str, source: str) -> Twin:
     twin = sc.twin
     assert twin is not None
     _check_env(twin.env_id, twin.env_config, f"{key}.twin", source)
-    if not is_batched(twin.env_id):
-        batched = [i for i in registered_ids() if is_batched(i)]
+    if twin.env_id not in batched_twin_ids():
         raise SuiteError(f"{source}: {key}.twin.env_id: '{twin.env_id}' is not a batched simulator; a twin is "
-                         f"one of: {', '.join(batched)}")
+                         f"one of: {', '.join(batched_twin_ids())}")
     own = {**(default_env_config(sc.env_id) or {}), **to_highway_config(sc.env_config)}
     theirs = {**(default_env_config(twin.env_id) or {}), **to_highway_config(twin.env_config)}
     for name in sorted((set(own) & set(theirs)) - TWIN_FREE_KEYS):

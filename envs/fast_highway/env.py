@@ -156,6 +156,12 @@ class _Reconfigurable:
     core: FastHighwayCore
     config: dict[str, Any]
 
+    @classmethod
+    def check_config(cls, overrides: Mapping[str, Any]) -> None:
+        """Raise EnvConfigError naming the key if ``overrides`` cannot be simulated (checked
+        without building anything: suite and config files are checked at load)."""
+        resolve_config(overrides)
+
     def configure(self, config: Mapping[str, Any]) -> None:
         self.config.update(copy.deepcopy(dict(config)))
 
