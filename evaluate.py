@@ -31,6 +31,8 @@ def parse_args(argv: list[str]):
     p.add_argument("--simulator", choices=["highway-env", "twin"], default="highway-env",
                    help="twin: judge each scenario that names a batched twin on it (thousands of episodes in "
                         "seconds, for learning curves and sweeps; report folder <suite>-twin); default highway-env")
+    p.add_argument("--twins-only", action="store_true",
+                   help="with --simulator twin: only the scenarios that name a twin (report folder <suite>-twin-only)")
     p.add_argument("--workers", type=int, default=1, help="parallel worker processes (same results as 1)")
     p.add_argument("--save-rollouts", action="store_true",
                    help="write each scenario's trajectories to eval/<suite>/rollouts/<scenario>.npz")

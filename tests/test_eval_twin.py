@@ -167,3 +167,22 @@ def test_hard_braking_rate_in_the_report_is_per_km_over_all_episodes():
     rows = [{"hard_brakes": 2, "km": 1.0}, {"hard_brakes": 1, "km": 0.25}]
     assert aggregate(rows)["hard_braking_per_km"]["mean"] == pytest.approx(3 / 1.25)  # not (2 + 4) / 2
     assert np.isnan(aggregate([{"hard_brakes": 0, "km": 0.0}])["hard_braking_per_km"]["mean"])
+
+
+def test_twins_only_keeps_the_scenarios_with_a_twin_and_refuses_misuse(dqn_run, tmp_path):
+    from tests.conftest import run_in_process
+
+    dqn_run = copy_run(dqn_run, tmp_path)
+    smoke = str(ROOT / "configs/suites/smoke.yaml")  # no twins
+    for args, message in ((["--twins-only"], "--twins-only goes with --simulator twin"),
+                          (["--simulator", "twin", "--twins-only"], "--twins-only needs --suite"),
+                          (["--simulator", "twin", "--twins-only", "--suite", smoke], "no scenario of")):
+        proc = run_in_process("evaluate.py", str(dqn_run), *args)
+        assert proc.returncode == 2 and message in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    suite = str(ROOT / "configs/suites/highway_generalization.yaml")
+    proc = run_in_process("evaluate.py", str(dqn_run), "--suite", suite, "--simulator", "twin", "--twins-only",
+                          "--episodes", "3", "--no-video", "--no-progress", "--wandb", "disabled")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((dqn_run / "eval" / "highway_generalization-twin-only" / "report.json").read_text())
+    assert [s["name"] for s in report["scenarios"]] == ["highway_fast", "dense_traffic", "more_lanes", "fewer_lanes"]
+    assert {s["simulator"] for s in report["scenarios"]} == {FAST}

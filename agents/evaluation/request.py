@@ -3,6 +3,7 @@ and :func:`run_evaluation`, which carries it out (a suite run, or watching live)
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ class EvalRequest:
     video_episodes: int = 2  # recorded per scenario
     video_speed: float = 1.0  # 1 = real time
     simulator: str = "highway-env"  # or "twin": scenarios with a batched twin are judged on it
+    twins_only: bool = False  # with simulator "twin": only the scenarios that have a twin
     workers: int = 1
     save_rollouts: bool = False
     render: str | None = None  # "human": watch live instead
@@ -42,14 +44,29 @@ class EvalRequest:
 def _scenarios(request: EvalRequest) -> tuple[list[Scenario] | None, str]:
     """The suite's scenarios (None: the training env) and the report folder's name (with
     ``--simulator twin``: ``<suite>-twin``, so it never mixes with the highway-env report)."""
-    suffix = "-twin" if request.simulator == "twin" else ""
+    if request.twins_only and request.simulator != "twin":
+        raise UserError("--twins-only goes with --simulator twin")
+    suffix = "-twin-only" if request.twins_only else "-twin" if request.simulator == "twin" else ""
     if request.suite is None:
+        if request.twins_only:
+            raise UserError("--twins-only needs --suite (the training env is not a suite scenario with a twin)")
         return None, request.name or "train_env" + suffix
     try:
         suite = load_suite(request.suite)
     except (ValueError, OSError) as exc:
         raise UserError(str(exc).splitlines()[0]) from exc
-    return list(suite.scenarios), request.name or suite.name + suffix
+    scenarios = list(suite.scenarios)
+    if request.simulator == "twin":
+        alone = [sc.name for sc in scenarios if sc.twin is None]
+        if request.twins_only:
+            scenarios = [sc for sc in scenarios if sc.twin is not None]
+            if not scenarios:
+                raise UserError(f"--twins-only: no scenario of {request.suite} names a twin (see README, "
+                                "'Fast evaluation on the batched twin')")
+        elif alone:
+            print(f"note: {len(alone)} scenarios have no twin and run on highway-env ({', '.join(alone)}); "
+                  "--twins-only leaves them out", file=sys.stderr)
+    return scenarios, request.name or suite.name + suffix
 
 
 def run_evaluation(request: EvalRequest) -> int:
