@@ -99,3 +99,35 @@ def test_time_to_quality_rejects_bad_input(bad, tmp_path, capsys):
     assert exc.value.code == 2
     assert "Traceback" not in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
+
+
+def _report(crash: list[float], stalled: list[float]) -> dict:
+    from agents.evaluation.episodes import aggregate, summary
+
+    rows = [{"crashed": c, "stalled": s, "progress": 0.5, "success": None} for c, s in zip(crash, stalled)]
+    scenarios = [{"name": n, "split": split, "status": "ok", "metrics": aggregate(rows), "per_episode": rows}
+                 for n, split in (("road", "seen"), ("dense", "unseen"))]
+    return {"scenarios": scenarios, "summary": summary(scenarios)}
+
+
+def test_metric_parity_flags_metrics_whose_cis_do_not_overlap():
+    from benchmarks.metric_parity import compare, overlap
+
+    assert overlap([0, 1], [1, 2]) and not overlap([0, 1], [1.1, 2]) and overlap(None, [0, 1]) is None
+    same = _report([0, 1, 0, 1], [0, 0, 0, 0])
+    apart = _report([1, 1, 1, 1], [0, 0, 0, 0])  # crash rate [1, 1] vs [0, 1]: they touch at 1
+    far = _report([0, 0, 0, 0], [0, 0, 0, 0])
+    rows = {(r["scenario"], r["metric"]): r for r in compare(apart, far)}
+    assert rows[("road", "crash_rate")]["overlap"] is False and rows[("road", "progress")]["overlap"] is True
+    assert all(r["overlap"] for r in compare(same, apart) if r["metric"] == "crash_rate")
+
+
+def test_generalization_table_puts_agents_side_by_side_and_marks_stalls():
+    from benchmarks.generalization_table import headline_table
+
+    text = headline_table([("a", _report([0, 1], [0, 0])), ("b", _report([0, 0], [1, 0]))])
+    lines = text.splitlines()
+    assert lines[0].startswith("| scenario | split | a: crash rate | a: success | a: progress | a: stalled | b: crash")
+    road = next(line for line in lines if line.startswith("| road |"))
+    assert road.count("STALLED") == 1 and road.index("0.5 [0, 1]") < road.index("STALLED")
+    assert any(line.startswith("| **gap** (seen - unseen)") for line in lines)

@@ -26,7 +26,7 @@ SAFETY_METRICS = [("min_ttc", "min TTC s"), ("mean_ttc", "mean TTC s"), ("headwa
 MAX_EMBED_BYTES = 40 * 1024 * 1024
 
 
-def _fmt(stats: dict | None) -> str:
+def format_stat(stats: dict | None) -> str:
     """``mean [lo, hi]``; ``mean n=1`` where fewer than two values carry no interval."""
     if not stats or stats.get("mean") is None:
         return "-"
@@ -54,14 +54,14 @@ def stalls(scenario: dict[str, Any]) -> bool:
 
 def split_rows(summary: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(metric, seen, unseen, gap) formatted, for the headline metrics compared across splits."""
-    return [(m, _fmt(summary["seen"].get(m)), _fmt(summary["unseen"].get(m)), _fmt(summary["gap"].get(m)))
+    return [(m, format_stat(summary["seen"].get(m)), format_stat(summary["unseen"].get(m)), format_stat(summary["gap"].get(m)))
             for m in HEADLINE if m in summary["seen"] or m in summary["unseen"]]
 
 
 def _md_cells(s: dict[str, Any], metrics: list[tuple[str, str]]) -> list[str]:
     cells = []
     for key, _ in metrics:
-        cell = _fmt(s["metrics"].get(key))
+        cell = format_stat(s["metrics"].get(key))
         cells.append(f"**STALLED {cell}**" if key == "stall_rate" and stalls(s) else cell)
     return cells
 
@@ -110,7 +110,7 @@ def print_report_summary(report: dict[str, Any], console: Any = None) -> None:
             table.add_row(sc["name"], sc["split"], str(sc["episodes"]), f"[yellow]{_status(sc)}",
                           *[""] * (len(CONSOLE_METRICS) - 1))
             continue
-        cells = [_fmt(sc["metrics"].get(k)) for k, _ in CONSOLE_METRICS]
+        cells = [format_stat(sc["metrics"].get(k)) for k, _ in CONSOLE_METRICS]
         if stalls(sc):
             cells = [f"[bold red]{c}" if k == "stall_rate" else c for (k, _), c in zip(CONSOLE_METRICS, cells)]
         table.add_row(sc["name"], sc["split"], str(sc["episodes"]), *cells)
@@ -187,8 +187,8 @@ def page(report: dict[str, Any], run_dir: Path, page_dir: Path) -> str:
     safety_head = "".join(f"<th>{e(t)}</th>" for t in ["scenario", *[t for _, t in SAFETY_METRICS]])
 
     def cells(s: dict[str, Any], metrics: list[tuple[str, str]]) -> str:
-        return "".join(f"<td class='stalled'>STALLED {e(_fmt(s['metrics'].get(k)))}</td>"
-                       if k == "stall_rate" and stalls(s) else f"<td>{e(_fmt(s['metrics'].get(k)))}</td>"
+        return "".join(f"<td class='stalled'>STALLED {e(format_stat(s['metrics'].get(k)))}</td>"
+                       if k == "stall_rate" and stalls(s) else f"<td>{e(format_stat(s['metrics'].get(k)))}</td>"
                        for k, _ in metrics)
 
     rows, safety = [], []
