@@ -134,7 +134,8 @@ CHART_METRICS = [("crash_rate", "crash rate"), ("progress", "progress"), ("stall
 
 
 def chart_png(report: dict[str, Any]) -> bytes:
-    """Per-scenario crash rate, progress and stall rate with CIs, seen and unseen colored apart."""
+    """Per-scenario crash rate, progress and stall rate with CIs, seen and unseen colored apart
+    (stalls in red)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -149,7 +150,8 @@ def chart_png(report: dict[str, Any]) -> bytes:
             st = s["metrics"].get(metric)
             if not st or st.get("mean") is None:
                 continue
-            ax.barh(i, st["mean"], color=colors.get(s["split"], "grey"))
+            stalled = metric == "stall_rate" and st["mean"] > 0
+            ax.barh(i, st["mean"], color="#c62828" if stalled else colors.get(s["split"], "grey"))
             if st.get("ci95") and st["ci95"][0] is not None:  # n=1: no interval; a CI need not contain the mean
                 ax.plot(st["ci95"], [i, i], color="black", marker="|", markersize=8, linewidth=1)
         for split in ("seen", "unseen"):
@@ -157,6 +159,7 @@ def chart_png(report: dict[str, Any]) -> bytes:
             if st:
                 ax.axvline(st["mean"], color=colors[split], linestyle="--", linewidth=1, label=f"{split} mean")
         ax.set_title(title)
+        ax.set_xlim(0, 1.02)  # every chart metric is a share
         ax.set_yticks(range(len(names)), names)
         ax.invert_yaxis()
     handles, labels = axes[0].get_legend_handles_labels()
