@@ -226,6 +226,12 @@ def test_eval_wandb_run_joins_the_training_group(dqn_run, tmp_path):
     report = json.loads((dqn_run / "eval" / "wb" / "report.json").read_text())
     seen = report["scenarios"][0]
     assert logged["summary"][f"eval/{seen['name']}/return"] == pytest.approx(seen["metrics"]["return"]["mean"])
+    for metric in ("progress", "stall_rate", "min_ttc", "headway_under_1s", "hard_braking_per_km", "above_speed_limit"):
+        assert logged["summary"][f"eval/{seen['name']}/{metric}"] == pytest.approx(seen["metrics"][metric]["mean"])
+    for split in ("seen", "unseen"):  # the headline, with its CI bounds
+        crash = report["summary"][split]["crash_rate"]
+        assert logged["summary"][f"eval/wb/{split}/crash_rate"] == pytest.approx(crash["mean"])
+        assert logged["summary"][f"eval/wb/{split}/crash_rate_ci95_lo"] == pytest.approx(crash["ci95"][0])
     logged_keys = {k for row in logged["history"] for k in row}
     assert "eval/wb/scenarios/_type" in logged_keys  # the wandb.Table
     assert any(k.startswith("videos/") for k in logged_keys)
