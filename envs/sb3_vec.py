@@ -61,10 +61,15 @@ class VectorEnvAdapter(VecEnv):
         given = [o for o in self._options if o]
         if not given:
             return None
-        if len(given) != self.num_envs or any(o != given[0] for o in given):
-            raise ValueError("set_options: a batched env resets all its envs with one options dict; "
-                             "give the same options to every env (indices=None)")
-        return dict(given[0])
+        if len(given) == self.num_envs and all(o == given[0] for o in given):
+            return dict(given[0])
+        per_env_keys = getattr(self.venv.unwrapped, "per_env_config_keys", None)
+        if per_env_keys and all(set(o or {}) <= {"config"} for o in self._options):
+            # per-env configs, in the list form the batched env takes (it refuses keys that cannot differ)
+            return {"config": [dict((o or {}).get("config") or {}) for o in self._options]}
+        allowed = f", or each env only a 'config' that differs in {', '.join(per_env_keys)}" if per_env_keys else ""
+        raise ValueError(f"set_options: this vector env resets all its envs with one options dict: give every env "
+                         f"the same options{allowed}")
 
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = np.asarray(actions)

@@ -70,8 +70,8 @@ def test_options_apply_at_the_next_reset_and_wrappers_work():
             done |= d
             steps += 1
         assert steps == 2  # the option's 2 s episode at 1 Hz, for both
-    ours.set_options([{"config": {"duration": 2}}, {}, {}])
-    with pytest.raises(ValueError, match="one options dict"):
+    ours.set_options([{"config": {"duration": 2}}, {}, {}])  # SyncVectorEnv resets all envs with one dict
+    with pytest.raises(ValueError, match="resets all its envs with one options dict: give every env the same options$"):
         ours.reset()
     wrapped = VecNormalize(VecMonitor(_pair()[0]))  # SB3's wrappers take it like any VecEnv
     wrapped.reset()

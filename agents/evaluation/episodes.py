@@ -204,10 +204,10 @@ def run_batch(policy: Policy, core: Any, seed: int, seeds: list[int], max_episod
     it is env i of the batch, not the episode that a single env reset with ``seeds[i]`` plays."""
     core.seed(seed)
     core.reset_envs()
-    goal = core.drive_goal()
     frequency = float(core.config["policy_frequency"])
     first = core.drive_state()
-    recorders = [EpisodeRecorder(s, goal, frequency, _row(first, b), record) for b, s in enumerate(seeds)]
+    recorders = [EpisodeRecorder(s, core.drive_goal(b), frequency, _row(first, b), record)
+                 for b, s in enumerate(seeds)]
     active = np.ones(len(seeds), bool)
     steps = 0
     while active.any():

@@ -21,11 +21,15 @@ from gymnasium.vector.utils import batch_space
 from highway_env.envs.common.action import DiscreteMetaAction
 from highway_env.vehicle.controller import MDPVehicle
 
+from envs.checks import config_error
 from envs.drive_probe import REFERENCE_SPEED, Goal
 
 from . import observe
 from .config import default_config, resolve_config
-from .sim import SimParams, SimState, closest_lane, simulate, spawn
+from .sim import EnvScenarios, SimParams, SimState, closest_lane, simulate, spawn
+
+# Config keys that may differ between the envs of one batch (FastHighwayCore.set_scenarios).
+PER_ENV_KEYS = EnvScenarios.KEYS
 from .xp import NumpyOps, make_ops
 
 _CODE = {"LANE_LEFT": 0, "IDLE": 1, "LANE_RIGHT": 2, "FASTER": 3, "SLOWER": 4}
@@ -73,6 +77,7 @@ class FastHighwayCore:
         self._codes_xp = self.xp.asarray(self.codes)
         self.observer = observe.KinematicsObserver(self.config["observation"], self.params.lanes)
         self.rng = np.random.default_rng()
+        self.scenarios: EnvScenarios | None = None  # per-env values (set_scenarios); None: config's for all
         self.state = spawn(self.params, self.rng, self.num_envs).to(self.xp)
 
     def seed(self, seed: int | list[int] | None) -> None:
@@ -88,14 +93,36 @@ class FastHighwayCore:
         state.lane[:] = closest_lane(NumpyOps(), state.x, state.y, state.heading, self.params.lanes)
         self.state = state.to(self.xp)
 
+    def set_scenarios(self, configs: list[Mapping[str, Any]] | None) -> None:
+        """Give env b its own values of :data:`PER_ENV_KEYS` from ``configs[b]`` (a config update
+        on this core's config; the other keys must be this core's), from the next reset of each
+        env on; None: the config's values for all. Checked whole before anything changes."""
+        if configs is None:
+            self.scenarios = None
+            return
+        if len(configs) != self.num_envs:
+            raise ValueError(f"per-env configs: give one dict per env ({self.num_envs}), got {len(configs)}")
+        resolved = []
+        for b, update in enumerate(configs):
+            if not isinstance(update, Mapping):
+                raise ValueError(f"per-env configs[{b}]: give a dict of config keys, got {update!r}")
+            shared = sorted(k for k in update if k not in PER_ENV_KEYS and update[k] != self.config.get(k))
+            if shared:
+                raise config_error(shared[0], f"cannot differ between the envs of one batch (per env: "
+                                              f"{', '.join(PER_ENV_KEYS)}); set it for the whole batch", update[shared[0]])
+            resolved.append(resolve_config({**self.config, **update}))
+        self.scenarios = EnvScenarios.from_configs(resolved)
+        self._durations = self.xp.asarray(self.scenarios.duration)
+
     def reset_envs(self, mask: np.ndarray | None = None) -> None:
         """Fresh scenes for envs ``mask`` (all by default)."""
         if mask is None:
-            self.state = spawn(self.params, self.rng, self.num_envs).to(self.xp)
+            self.state = spawn(self.params, self.rng, self.num_envs, self.scenarios).to(self.xp)
             return
         count = int(mask.sum())
         if count:
-            fresh = spawn(self.params, self.rng, count).to(self.xp)
+            rows = None if self.scenarios is None else self.scenarios.rows(mask)
+            fresh = spawn(self.params, self.rng, count, rows).to(self.xp)
             self.state.assign(self.xp.asarray(mask), fresh)
 
     def observe(self, rows: np.ndarray | None = None) -> np.ndarray:
@@ -111,7 +138,8 @@ class FastHighwayCore:
         info = self._info()
         rew = self.xp.to_numpy(observe.reward(self._terms, self.config))
         term = self.xp.to_numpy(observe.terminated(self.xp, self.state, self.config))
-        trunc = self.xp.to_numpy(observe.truncated(self.state, self.config))
+        duration = self.config["duration"] if self.scenarios is None else self._durations
+        trunc = self.xp.to_numpy(observe.truncated(self.state, duration))
         info["action"] = actions.copy()
         return rew.astype(np.float64), term, trunc, info
 
@@ -128,9 +156,11 @@ class FastHighwayCore:
         """The ego's drive state in every env, as :func:`envs.drive_probe.read` reads highway-env."""
         return observe.drive_state(self.xp, self.state)
 
-    def drive_goal(self) -> Goal:
-        """highway-env's highway has no goal: progress is distance / (duration x 30 m/s)."""
-        return Goal("distance", float(self.config["duration"]) * REFERENCE_SPEED)
+    def drive_goal(self, env: int = 0) -> Goal:
+        """highway-env's highway has no goal: progress is distance / (duration x 30 m/s), with
+        env ``env``'s duration."""
+        duration = self.config["duration"] if self.scenarios is None else self.scenarios.duration[env]
+        return Goal("distance", float(duration) * REFERENCE_SPEED)
 
 
 def _config_option(options: dict | None) -> dict[str, Any]:
@@ -144,6 +174,30 @@ def _config_option(options: dict | None) -> dict[str, Any]:
     if not isinstance(update, Mapping):
         raise ValueError(f"reset(options['config']={update!r}): give a dict of config keys")
     return dict(update)
+
+
+def _split_per_env(options: dict | None, config: Mapping[str, Any],
+                   num_envs: int) -> tuple[dict | None, list[dict] | None]:
+    """A vector reset's options with a list of per-env configs split into the update shared by
+    the batch and each env's :data:`PER_ENV_KEYS`, all checked against the config they make
+    (nothing is applied here: a bad list leaves the env as it was)."""
+    if not options or not isinstance(options.get("config"), (list, tuple)):
+        return options, None
+    configs = list(options["config"])
+    if len(configs) != num_envs or not all(isinstance(c, Mapping) for c in configs):
+        raise ValueError(f"reset(options['config']=[...]): give one dict of config keys per env ({num_envs})")
+    shared = {k: v for k, v in configs[0].items() if k not in PER_ENV_KEYS}
+    for b, update in enumerate(configs):
+        others = {k: v for k, v in update.items() if k not in PER_ENV_KEYS}
+        for key in sorted(set(others) ^ set(shared) | {k for k in others if others[k] != shared.get(k)}):
+            raise config_error(key, f"env {b} has {update.get(key, '(not set)')!r}, env 0 "
+                                    f"{configs[0].get(key, '(not set)')!r}: only {', '.join(PER_ENV_KEYS)} may "
+                                    "differ inside one batch; give the others the same value in every env")
+    base = resolve_config({**config, **shared})
+    per_env = [{k: v for k, v in update.items() if k in PER_ENV_KEYS} for update in configs]
+    for update in per_env:
+        resolve_config({**base, **update})
+    return {**options, "config": shared}, per_env
 
 
 class _Reconfigurable:
@@ -241,6 +295,7 @@ class FastHighwayVectorEnv(_Reconfigurable, VectorEnv):
     """B highway envs stepped at once on arrays; same-step autoreset."""
 
     metadata = {"render_modes": ["rgb_array"], "autoreset_mode": AutoresetMode.SAME_STEP, "render_fps": 2}
+    per_env_config_keys = PER_ENV_KEYS  # reset(options={"config": [B dicts]}) may differ in these
 
     def __init__(self, num_envs: int = 1, config: Mapping[str, Any] | None = None,
                  render_mode: str | None = None, max_episode_steps: int | None = None) -> None:
@@ -268,7 +323,16 @@ class FastHighwayVectorEnv(_Reconfigurable, VectorEnv):
         return default_config()
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
+        """As ``SyncVectorEnv.reset``; ``options={"config": {...}}`` updates the config of every env
+        (highway-env's pattern) and ``options={"config": [B dicts]}`` gives env b its own values
+        of :data:`PER_ENV_KEYS` (the other keys must be the same in all B dicts). Per-env values
+        hold until the next config option; everything is checked before anything changes."""
+        options, per_env = _split_per_env(options, self.config, self.num_envs)
         self._apply_config(options)
+        if per_env is not None:
+            self.core.set_scenarios(per_env)
+        elif options and "config" in options:
+            self.core.set_scenarios(None)  # a config for the whole batch: every env on it
         if isinstance(seed, (list, tuple)):
             seed = None if seed[0] is None else list(seed)
         if seed is not None:

@@ -140,9 +140,9 @@ def terminated(xp, s: SimState, config: Mapping[str, Any]):
     return done
 
 
-def truncated(s: SimState, config: Mapping[str, Any]):
-    """HighwayEnv._is_truncated: time >= duration."""
-    return s.time >= config["duration"]
+def truncated(s: SimState, duration):
+    """HighwayEnv._is_truncated: time >= duration [s] (a number, or one per env)."""
+    return s.time >= duration
 
 
 def drive_state(xp, s: SimState) -> dict[str, np.ndarray]:

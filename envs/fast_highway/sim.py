@@ -205,17 +205,59 @@ def _at_rows(xp, f, x, rows, at_zero=None):
 
 
 # ---------------------------------------------------------------- spawning
-def spawn(params: SimParams, rng: np.random.Generator, num_envs: int) -> SimState:
-    """HighwayEnv._create_vehicles with Vehicle.create_random, ``num_envs`` fresh scenes (numpy)."""
+@dataclass(frozen=True)
+class EnvScenarios:
+    """Per-env values of the config keys that may differ inside one batch, numpy arrays (B,):
+    ``vehicles_density``, ``ego_spacing``, ``initial_lane_id`` (-1: a random lane, highway-env's
+    None) and ``duration`` [s]. Rows are envs; :func:`spawn` takes the rows it spawns."""
+
+    vehicles_density: np.ndarray
+    ego_spacing: np.ndarray
+    initial_lane_id: np.ndarray
+    duration: np.ndarray
+
+    KEYS = ("vehicles_density", "ego_spacing", "initial_lane_id", "duration")
+
+    @classmethod
+    def uniform(cls, config: dict, num_envs: int) -> EnvScenarios:
+        """Every env with ``config``'s values."""
+        return cls.from_configs([config] * num_envs)
+
+    @classmethod
+    def from_configs(cls, configs: list) -> EnvScenarios:
+        lane = [-1 if c["initial_lane_id"] is None else c["initial_lane_id"] for c in configs]
+        return cls(vehicles_density=np.array([float(c["vehicles_density"]) for c in configs]),
+                   ego_spacing=np.array([float(c["ego_spacing"]) for c in configs]),
+                   initial_lane_id=np.array(lane, dtype=np.int64),
+                   duration=np.array([float(c["duration"]) for c in configs]))
+
+    def rows(self, mask) -> EnvScenarios:
+        return EnvScenarios(*(getattr(self, k)[mask] for k in self.KEYS))
+
+
+def spawn(params: SimParams, rng: np.random.Generator, num_envs: int,
+          scenarios: EnvScenarios | None = None) -> SimState:
+    """HighwayEnv._create_vehicles with Vehicle.create_random, ``num_envs`` fresh scenes (numpy);
+    ``scenarios`` gives each env its own density, ego spacing and initial lane (default: the
+    params' values for all). The random draws do not depend on them, so env b of a mixed batch
+    is env b of a uniform batch with b's values, from the same seed."""
     B, N, L = num_envs, params.vehicles, params.lanes
     s = SimState.zeros(B, N)
     lanes = rng.integers(0, L, size=(B, N))
-    if params.initial_lane_id is not None:
-        lanes[:, 0] = params.initial_lane_id
+    if scenarios is None:
+        if params.initial_lane_id is not None:
+            lanes[:, 0] = params.initial_lane_id
+    else:
+        fixed = scenarios.initial_lane_id >= 0
+        lanes[fixed, 0] = scenarios.initial_lane_id[fixed]
     speed = rng.uniform(0.7 * SPEED_LIMIT, 0.8 * SPEED_LIMIT, size=(B, N))
     speed[:, 0] = 25.0
-    spacing = np.full((B, N), 1 / params.vehicles_density)
-    spacing[:, 0] = params.ego_spacing
+    if scenarios is None:
+        spacing = np.full((B, N), 1 / params.vehicles_density)
+        spacing[:, 0] = params.ego_spacing
+    else:
+        spacing = np.repeat((1 / scenarios.vehicles_density)[:, None], N, axis=1)
+        spacing[:, 0] = scenarios.ego_spacing
     offset = spacing * (12 + 1.0 * speed) * np.exp(-5 / 40 * L)
     gaps = offset * rng.uniform(0.9, 1.1, size=(B, N))
     gaps[:, 0] += 3 * offset[:, 0]

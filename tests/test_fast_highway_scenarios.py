@@ -1,0 +1,114 @@
+"""Per-env scenarios inside one FastHighway batch (the first slice of scenario families): env b
+may have its own vehicles_density, ego_spacing, initial_lane_id and duration; every other key
+is the batch's. Checked against uniform batches (bit for bit), against DummyVecEnv over single
+FastHighway envs configured one by one, and for loud refusals that change nothing."""
+
+from __future__ import annotations
+
+import copy
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+import envs  # noqa: F401
+from envs.checks import EnvConfigError
+from envs.fast_highway import FastHighwayCore, FastHighwayVectorEnv, make_sb3_vec_env
+from envs.fast_highway.env import PER_ENV_KEYS
+
+MIXED = [{"vehicles_density": 0.5, "duration": 10}, {"vehicles_density": 2.0, "ego_spacing": 1.0,
+                                                     "initial_lane_id": 0, "duration": 20},
+         {}, {"duration": 5, "initial_lane_id": 2}]
+
+
+def test_env_b_of_a_mixed_batch_is_env_b_of_a_uniform_batch_with_its_values():
+    """The random draws do not depend on the per-env values: same seed, same scene, bit for bit,
+    at the reset and after steps (the dynamics do not read them)."""
+    mixed = FastHighwayCore(4, {})
+    mixed.set_scenarios(MIXED)
+    mixed.seed(3)
+    mixed.reset_envs()
+    assert mixed.state.lane[1, 0] == 0 and mixed.state.lane[3, 0] == 2  # initial_lane_id per env
+    uniform = []
+    for config in MIXED:
+        core = FastHighwayCore(4, config)
+        core.seed(3)
+        core.reset_envs()
+        uniform.append(core)
+    actions = np.random.default_rng(0).integers(0, 5, size=(6, 4))
+    for step in range(7):
+        for b, core in enumerate(uniform):
+            for name in ("x", "y", "speed", "lane", "heading"):
+                np.testing.assert_array_equal(getattr(mixed.state, name)[b], getattr(core.state, name)[b])
+        if step < 6:
+            _, _, mixed_trunc, _ = mixed.step(actions[step])
+            for b, core in enumerate(uniform):
+                _, _, trunc, _ = core.step(actions[step])
+                assert mixed_trunc[b] == trunc[b]
+
+
+def test_vector_env_takes_a_list_of_per_env_configs_and_each_env_keeps_its_own():
+    venv = FastHighwayVectorEnv(4, {"vehicles_count": 5})
+    venv.reset(seed=1, options={"config": MIXED})
+    lengths = np.zeros(4, int)
+    truncated_at: dict[int, set[int]] = {b: set() for b in range(4)}
+    for _ in range(60):
+        _, _, term, trunc, _ = venv.step(np.full(4, 4))  # SLOWER: few crashes in sparse traffic
+        lengths += 1
+        for b in np.flatnonzero(trunc & ~term):
+            truncated_at[b].add(int(lengths[b]))
+        lengths[term | trunc] = 0
+    # every time-limited episode lasted its env's own duration (1 Hz policy), also after
+    # autoresets: 10, 20, 30 (highway-fast-v0's) and 5 s
+    assert truncated_at == {0: {10}, 1: {20}, 2: {30}, 3: {5}}
+    np.testing.assert_array_equal(venv.core.scenarios.duration, [10, 20, 30, 5])
+    venv.reset(options={"config": {"duration": 7}})  # a config for the whole batch: every env on it
+    assert venv.core.scenarios is None and venv.core.config["duration"] == 7
+
+
+@pytest.mark.parametrize("configs, message", [
+    ([{"lanes_count": 4}] * 3 + [{}], r"lanes_count: env 3 has '\(not set\)', env 0 4: only vehicles_density"),
+    ([{"vehicles_count": 9}, {"vehicles_count": 8}, {}, {}], r"vehicles_count: env 1 has 8, env 0 9"),
+    ([{"vehicles_density": -1.0}, {}, {}, {}], r"vehicles_density: must be > 0"),
+    ([{"initial_lane_id": 3}, {}, {}, {}], r"initial_lane_id"),
+    ([{}, {}, {}], r"one dict of config keys per env \(4\)"),
+])
+def test_bad_per_env_configs_are_refused_and_change_nothing(configs, message):
+    venv = FastHighwayVectorEnv(4, {"vehicles_count": 5})
+    venv.reset(seed=2, options={"config": MIXED})
+    before = (copy.deepcopy(venv.config), venv.core.scenarios, venv.core)
+    with pytest.raises((EnvConfigError, ValueError), match=message):
+        venv.reset(options={"config": configs})
+    assert (venv.config, venv.core.scenarios, venv.core) == before
+
+
+def test_shared_keys_in_a_list_apply_to_the_whole_batch():
+    venv = FastHighwayVectorEnv(2, {"vehicles_count": 5})
+    obs, _ = venv.reset(seed=0, options={"config": [{"vehicles_count": 8, "duration": 3},
+                                                    {"vehicles_count": 8, "duration": 6}]})
+    assert venv.core.params.vehicles == 9 and venv.config["vehicles_count"] == 8
+    np.testing.assert_array_equal(venv.core.scenarios.duration, [3, 6])
+
+
+def test_sb3_set_options_per_env_matches_dummy_vec_env_of_single_envs():
+    """DummyVecEnv's per-env options (env i's config update at its next reset), through the SB3
+    adapter, give each env the episode length of DummyVecEnv over single envs configured alike."""
+    config = {"vehicles_count": 3, "vehicles_density": 0.5}
+    ours = make_sb3_vec_env(3, config, seed=0)
+    theirs = DummyVecEnv([lambda: gym.make("laneforge/FastHighway-v0", config=dict(config))] * 3)
+    options = [{"config": {"duration": 3}}, {}, {"config": {"duration": 5}}]
+    ends = []
+    for venv in (ours, theirs):
+        venv.set_options(options)
+        venv.reset()
+        first_end = np.zeros(3, int)
+        for step in range(1, 40):
+            _, _, done, _ = venv.step(np.full(3, 4))
+            first_end[(first_end == 0) & done] = step
+        ends.append(first_end.tolist())
+    assert ends[0] == ends[1] and ends[0][0] == 3 and ends[0][2] == 5
+
+
+def test_the_per_env_keys_are_the_spawn_and_time_limit_keys():
+    assert PER_ENV_KEYS == ("vehicles_density", "ego_spacing", "initial_lane_id", "duration")
