@@ -13,7 +13,8 @@ reads them:
 Nothing here changes an env: the probe only reads, so no env's reward, termination or info
 moves (and no env version changes).
 
-Each env gets a :class:`Goal` that says how its progress is measured:
+Each env gets a :class:`Goal` that says how its progress is measured (envs not listed here,
+such as racetrack, parking or lane keeping, have none: their progress is NaN):
 
 - highway-like roads (no goal, a time limit): distance along the road / (``duration`` x
   :data:`REFERENCE_SPEED`);
@@ -45,7 +46,7 @@ class Goal:
     """How an env's progress is measured: ``kind`` "distance" (progress = distance along the
     road / ``length``) or "route" (progress = position along the route / ``length``)."""
 
-    kind: str
+    kind: str  # "distance" | "route" | "none" (no progress measure: racetrack, parking, ...)
     length: float  # [m]
     route: list[tuple[str, str, int]] = field(default_factory=list)  # lanes of the route, in order
     starts: list[float] = field(default_factory=list)  # [m] where each route lane starts along the route
@@ -55,16 +56,19 @@ class Goal:
         """Progress in [0, 1] at position ``s`` for an episode that started at ``s0``: the distance
         gained over ``length`` ("distance"), or the share of the way from ``s0`` to the goal at
         ``length`` ("route"), so that an ego that never moves has progress 0 on every road."""
+        if self.kind == "none":
+            return float("nan")
         whole = self.length if self.kind == "distance" else self.length - s0
         return float(np.clip((s - s0) / whole, 0.0, 1.0)) if whole > 0 else float("nan")
 
 
 def _highway_env_classes() -> dict[str, type]:
+    from highway_env.envs.highway_env import HighwayEnv
     from highway_env.envs.intersection_env import IntersectionEnv
     from highway_env.envs.merge_env import MergeEnv
     from highway_env.envs.roundabout_env import RoundaboutEnv
 
-    return {"merge": MergeEnv, "roundabout": RoundaboutEnv, "intersection": IntersectionEnv}
+    return {"merge": MergeEnv, "roundabout": RoundaboutEnv, "intersection": IntersectionEnv, "highway": HighwayEnv}
 
 
 def _route_goal(road: Any, route: list, arrival: str, extra: float = 0.0) -> Goal:
@@ -91,7 +95,9 @@ def goal_of(env: Any) -> Goal:
         return _route_goal(env.road, route, "last_lane")
     if isinstance(env, kinds["intersection"]):
         return _route_goal(env.road, route, "has_arrived", INTERSECTION_EXIT_DISTANCE)
-    return Goal("distance", float(env.config["duration"]) * REFERENCE_SPEED)
+    if isinstance(env, kinds["highway"]):  # highway-env's straight highway and laneforge's scenarios on it
+        return Goal("distance", float(env.config["duration"]) * REFERENCE_SPEED)
+    return Goal("none", float("nan"))  # racetrack, parking, lane keeping, two-way, u-turn: no measure yet
 
 
 def _route_position(road: Any, ego: Any, goal: Goal, last: float) -> float:

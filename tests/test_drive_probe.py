@@ -314,3 +314,18 @@ def test_speed_limits():
     _, reads, _, _ = _drive(merge, None, IDLE, seed=0)
     assert all(r["speed_limit"] == 20.0 for r in reads)  # highway-env's default lane speed limit
     assert {lane.speed_limit for lane in merge.unwrapped.road.network.lanes_list()} == {20.0}
+
+
+@pytest.mark.parametrize("env_id", ["lane-keeping-v0", "two-way-v0", "racetrack-v1", "parking-v0"])
+def test_envs_without_a_progress_measure_still_evaluate(env_id):
+    """Roads with no goal and no straight highway (no ``duration`` in some): progress is NaN, not
+    an error, and stalls are judged on speed alone."""
+    from agents.evaluation.episodes import run_episode
+    from envs.factory import make_env
+
+    env = make_env(env_id, {}, max_episode_steps=3)
+    env.reset(seed=0)
+    assert dp.goal_of(env).kind == "none"
+    row = run_episode(lambda obs: env.action_space.sample(), env, 0).row()
+    assert np.isnan(row["progress"]) and row["length"] >= 1 and row["success"] is None
+    assert row["stalled"] == float(not row["crashed"] and row["mean_speed"] < 2)
