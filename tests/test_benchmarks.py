@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,3 +132,18 @@ def test_generalization_table_puts_agents_side_by_side_and_marks_stalls():
     road = next(line for line in lines if line.startswith("| road |"))
     assert road.count("STALLED") == 1 and road.index("0.5 [0, 1]") < road.index("STALLED")
     assert any(line.startswith("| **gap** (seen - unseen)") for line in lines)
+
+
+def test_mixed_batch_speed_runs_at_toy_size(tmp_path, monkeypatch):
+    import mixed_batch_speed
+
+    out = tmp_path / "speed.json"
+    monkeypatch.setattr(sys, "argv", ["mixed_batch_speed.py", "--num-envs", "4", "--seconds", "0.2", "--repeats", "1",
+                                      "--out", str(out)])
+    mixed_batch_speed.main()
+    data = json.loads(out.read_text())
+    run = data["runs"][0]
+    assert run["mixed"] > 0 and run["mixed_vs_highway_env"] == pytest.approx(run["mixed"] / run["highway_env"])
+    rng = np.random.default_rng(0)
+    draws = [mixed_batch_speed.draw(rng) for _ in range(50)]
+    assert {d["duration"] for d in draws} == {20, 30, 40} and all(0.5 <= d["vehicles_density"] <= 2.5 for d in draws)
