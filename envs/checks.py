@@ -134,3 +134,18 @@ def first_error_line(exc: Any, source: str, path: str | None, problem: str | Non
         problem = errors[0]["msg"] + ("" if isinstance(value, Mapping) else f" (got {value!r})")
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{source}: {problem}{more}" if path is None else f"{source}: {path}: {problem}{more}"
+
+
+def validate_file_data(model: type, data: Any, source: str, error: type[Exception], shape: str,
+                       format_error: Callable[[Any, str], str]) -> Any:
+    """A data file's parsed YAML as the pydantic ``model`` (suites, families): a top level that
+    is not a mapping, or the model's first validation error, raises ``error`` with one line
+    naming ``source`` (``shape`` says what the top level holds)."""
+    from pydantic import ValidationError
+
+    if not isinstance(data, Mapping):
+        raise error(f"{source}: the top level must be a mapping {shape}")
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        raise error(format_error(exc, source)) from None

@@ -291,10 +291,11 @@ def is_batched(env_id: str) -> bool:
 
 
 def make_batched_vec_env(env_id: str, n_envs: int, config: Mapping[str, Any] | None, seed: int | None,
-                         max_episode_steps: int | None = None) -> Any | None:
+                         max_episode_steps: int | None = None, family: Any = None) -> Any | None:
     """An SB3 VecEnv that steps all ``n_envs`` as one batch, for ids registered with a
     ``vector_entry_point`` (laneforge/FastHighway-v0): the VectorEnv it builds, through
-    :class:`envs.sb3_vec.VectorEnvAdapter`; None for every other id (subprocess/dummy VecEnvs)."""
+    :class:`envs.sb3_vec.VectorEnvAdapter`; None for every other id (subprocess/dummy VecEnvs).
+    ``family``: a sampler that draws each env's per-env keys at every reset."""
     if not is_batched(env_id):
         return None
     config = dict(config or {})
@@ -302,7 +303,19 @@ def make_batched_vec_env(env_id: str, n_envs: int, config: Mapping[str, Any] | N
     with _rejected_config(env_id):
         venv = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode="vector_entry_point", config=config,
                             max_episode_steps=max_episode_steps)
+    if family is not None:  # an envs.families.FamilySampler: each env's scenario drawn at its resets
+        venv.unwrapped.core.set_family(family)
     return VectorEnvAdapter(venv, seed)
+
+
+def per_env_keys(env_id: str) -> tuple[str, ...]:
+    """The config keys that may differ between the envs of one batch of ``env_id`` (its vector
+    env's ``per_env_config_keys``); empty for envs that are not batched."""
+    if not is_batched(env_id):
+        return ()
+    entry = gym.spec(env_id).vector_entry_point
+    creator = load_env_creator(entry) if isinstance(entry, str) else entry
+    return tuple(getattr(creator, "per_env_config_keys", ()))
 
 
 def batched_twin_ids() -> list[str]:

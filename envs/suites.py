@@ -28,14 +28,13 @@ file raises :class:`SuiteError` (a ``ValueError``) naming the file and the key p
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from envs.checks import first_error_line
+from envs.checks import first_error_line, validate_file_data
 from envs.factory import (
     EnvConfigError,
     batched_twin_ids,
@@ -191,12 +190,7 @@ def _format(exc: ValidationError, source: str) -> str:
 
 def parse_suite(data: Any, source: str = "suite", default_name: str = "suite") -> Suite:
     """Validate already-parsed YAML data; errors name ``source`` and the key path."""
-    if not isinstance(data, Mapping):
-        raise SuiteError(f"{source}: the top level must be a mapping with a 'scenarios' list")
-    try:
-        model = _SuiteModel.model_validate(dict(data))
-    except ValidationError as exc:
-        raise SuiteError(_format(exc, source)) from None
+    model = validate_file_data(_SuiteModel, data, source, SuiteError, "with a 'scenarios' list", _format)
     seen_names: set[str] = set()
     scenarios = []
     for i, sc in enumerate(model.scenarios):

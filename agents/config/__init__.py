@@ -11,8 +11,8 @@ registries, never imported from dotted paths.
 """
 
 from agents.config.identity import IDENTITY_EXCLUDED, identity_difference, identity_items
-from agents.config.loading import (budget_text, dotted_keys, dump_config, format_validation_error, load_config,
-                                   parse_config, read_yaml, round_budget, suggest_key)
+from agents.config.loading import (budget_text, dotted_keys, dump_config, family_of, format_validation_error,
+                                   load_config, parse_config, read_yaml, round_budget, suggest_key)
 from agents.config.overrides import apply_overrides, flag_overrides, flatten_config
 from agents.config.schema import (MAX_TRAIN_SEED, AttentionOptions, CnnOptions, DQNConfig, EnvConfig,
                                   ExperimentConfig, LoggingConfig, MlpOptions, NetworkConfig, OptimConfig,
@@ -20,6 +20,6 @@ from agents.config.schema import (MAX_TRAIN_SEED, AttentionOptions, CnnOptions, 
 
 __all__ = ["IDENTITY_EXCLUDED", "MAX_TRAIN_SEED", "AttentionOptions", "CnnOptions", "DQNConfig", "EnvConfig",
            "ExperimentConfig", "LoggingConfig", "MlpOptions", "NetworkConfig", "OptimConfig", "PPOConfig",
-           "TrainConfig", "apply_overrides", "budget_text", "dotted_keys", "dump_config", "flag_overrides",
+           "TrainConfig", "apply_overrides", "budget_text", "dotted_keys", "dump_config", "family_of", "flag_overrides",
            "flatten_config", "format_validation_error", "identity_difference", "identity_items", "load_config",
            "parse_config", "read_yaml", "round_budget", "suggest_key"]

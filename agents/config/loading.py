@@ -142,6 +142,8 @@ def _check_names(cfg: ExperimentConfig) -> None:
     ACTIVATIONS.get(cfg.network.activation)
     if cfg.env.scenario is not None:
         _resolve_scenario(cfg.env)
+    if cfg.env.family is not None:
+        _resolve_family(cfg.env)
     try:
         check_env_config(cfg.env.id, cfg.env.config)
     except EnvConfigError as exc:
@@ -176,6 +178,39 @@ def _resolve_scenario(env: EnvConfig) -> None:
     # Resolved: the run's config.yaml holds id and config, so it does not depend on the suite
     # file staying where it was (the command line in provenance.json still names it).
     env.scenario = None
+
+
+def family_of(env: EnvConfig):
+    """The env section's family (an :class:`envs.families.Family`), or None."""
+    from envs.families import FamilyError, load_family, parse_family
+
+    if env.family is None:
+        return None
+    try:
+        if isinstance(env.family, str):
+            return load_family(env.family)
+        return parse_family(env.family, source="env.family", default_name=str(env.family.get("name", "family")))
+    except FamilyError as exc:
+        raise UserError(f"env.family: {exc}") from exc
+
+
+def _resolve_family(env: EnvConfig) -> None:
+    """Check the family against env.id and env.config, then keep its content (not its path) so
+    that config.yaml rebuilds the run without the file."""
+    family = family_of(env)
+    if "id" in env.model_fields_set and env.id != family.env_id:
+        raise UserError(f"env.id '{env.id}' and env.family ('{family.env_id}') disagree; give one of them")
+    drawn = sorted(set(family.draws) & set(env.config))
+    if drawn:
+        raise UserError(f"env.config.{drawn[0]}: drawn by env.family ({family.name}); remove it from env.config")
+    env.id = family.env_id
+    env.config = {**family.config, **env.config}
+    if isinstance(env.family, str):
+        from envs.yamlfile import read_yaml_file
+
+        data = dict(read_yaml_file(env.family, "family", ""))
+        data.setdefault("name", family.name)
+        env.family = data
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:

@@ -27,6 +27,9 @@ class EnvConfig(Strict):
     scenario: str | None = None
     # highway-env's own config dict; keys checked against the env class's default_config().
     config: dict[str, Any] = Field(default_factory=dict)
+    # Draw each env's scenario at every reset from a family (batched envs): a family file,
+    # e.g. configs/families/highway_density.yaml; config.yaml keeps its content.
+    family: str | dict[str, Any] | None = None
     n_envs: int = Field(1, ge=1, le=256)  # parallel training envs
     vec_env: Literal["subproc", "dummy"] = "subproc"  # used when n_envs > 1
     start_method: Literal["forkserver", "spawn", "fork"] = "forkserver"

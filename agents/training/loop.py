@@ -21,7 +21,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
 
-from agents.config import MAX_TRAIN_SEED, ExperimentConfig, budget_text, dump_config, round_budget
+from agents.config import MAX_TRAIN_SEED, ExperimentConfig, budget_text, dump_config, family_of, round_budget
 from agents.errors import Interrupted, TrainingStopped, UserError, WallTimeReached
 from agents.fileio import atomic_write, atomic_write_text
 from agents.models.algorithms import ALGORITHMS, build_model, parameter_counts, resolve_device
@@ -43,6 +43,7 @@ from agents.training.callbacks import (
 )
 from agents.training.rng import get_rng_state, set_rng_state
 from envs.factory import EnvConfigError, is_batched, make_batched_vec_env, make_env, newer_version
+from envs.families import FamilySampler
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Built:
     eval_env: Any
     model: Any
     device: str
+    family: FamilySampler | None = None  # draws each env's scenario (env.family)
 
     def close(self) -> None:
         for env in (self.env, self.eval_env):
@@ -61,9 +63,16 @@ class Built:
                 pass
 
 
-def make_train_env(cfg: ExperimentConfig, env_seed: int | None = None) -> Any:
+def family_sampler(cfg: ExperimentConfig, seed: int) -> FamilySampler | None:
+    """The run's family sampler (each env's scenario drawn at its resets), seeded with the env seed."""
+    family = family_of(cfg.env)
+    return None if family is None else FamilySampler(family, seed, cfg.env.n_envs)
+
+
+def make_train_env(cfg: ExperimentConfig, env_seed: int | None = None, family: FamilySampler | None = None) -> Any:
     seed = cfg.train.seed if env_seed is None else env_seed
-    batched = make_batched_vec_env(cfg.env.id, cfg.env.n_envs, cfg.env.config, seed, cfg.env.max_episode_steps)
+    batched = make_batched_vec_env(cfg.env.id, cfg.env.n_envs, cfg.env.config, seed, cfg.env.max_episode_steps,
+                                   family=family)
     if batched is not None:  # all envs in one array simulator, no subprocesses
         return VecMonitor(batched)
     env_fn = partial(make_env, cfg.env.id, cfg.env.config, max_episode_steps=cfg.env.max_episode_steps)
@@ -98,8 +107,9 @@ def build(cfg: ExperimentConfig, env_seed: int | None = None) -> Built:
         eval_env = make_env(cfg.env.id, cfg.env.config, max_episode_steps=cfg.env.max_episode_steps)
     except EnvConfigError as exc:
         raise UserError(str(exc)) from exc
+    family = family_sampler(cfg, cfg.train.seed if env_seed is None else env_seed)
     try:
-        env = make_train_env(cfg, env_seed)
+        env = make_train_env(cfg, env_seed, family)
     except EnvConfigError as exc:
         eval_env.close()
         raise UserError(str(exc)) from exc
@@ -112,7 +122,7 @@ def build(cfg: ExperimentConfig, env_seed: int | None = None) -> Built:
         env.close()
         eval_env.close()
         raise
-    return Built(cfg=cfg, env=env, eval_env=eval_env, model=model, device=device)
+    return Built(cfg=cfg, env=env, eval_env=eval_env, model=model, device=device, family=family)
 
 
 def _vec_kind(built: Built) -> str:
@@ -133,6 +143,8 @@ def summary_text(built: Built, requested_timesteps: int | None = None) -> str:
         "parameters   " + ", ".join(f"{k} {v:,}" for k, v in parameter_counts(model).items()),
         f"budget       {budget_text(cfg, requested_timesteps)}, seed {cfg.train.seed}",
     ]
+    if built.family is not None:
+        lines.append(built.family.family.summary().replace("family ", "family       ", 1))
     newer = newer_version(cfg.env.id)
     if newer:
         lines.append(f"note         {cfg.env.id} is not the newest version of this env ({newer} exists)")
@@ -304,6 +316,8 @@ def _train_in(built: Built, run_dir: Path, argv: list[str], out, resume: tuple[P
     wall = state["wall_s"] + time.time() - start
     summary = {"num_timesteps": model.num_timesteps, "wall_s": round(wall, 2),
                "best_eval_return": None if not np.isfinite(state["best_return"]) else state["best_return"]}
+    if built.family is not None:  # what the envs were trained on (this session's draws)
+        summary["family"] = {"name": built.family.family.name, **built.family.statistics()}
     atomic_write_text(run_dir / "train_summary.json", json.dumps(summary, indent=2))
     print(f"trained {model.num_timesteps} steps in {wall:.0f} s", file=out)
     print(f"run folder: {run_dir}", file=out)

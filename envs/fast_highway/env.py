@@ -78,6 +78,7 @@ class FastHighwayCore:
         self.observer = observe.KinematicsObserver(self.config["observation"], self.params.lanes)
         self.rng = np.random.default_rng()
         self.scenarios: EnvScenarios | None = None  # per-env values (set_scenarios); None: config's for all
+        self.family: Any = None  # a FamilySampler drawing each env's values at its resets (set_family)
         self.state = spawn(self.params, self.rng, self.num_envs).to(self.xp)
 
     def seed(self, seed: int | list[int] | None) -> None:
@@ -114,8 +115,27 @@ class FastHighwayCore:
         self.scenarios = EnvScenarios.from_configs(resolved)
         self._durations = self.xp.asarray(self.scenarios.duration)
 
+    def set_family(self, sampler: Any) -> None:
+        """Draw each env's values of :data:`PER_ENV_KEYS` from ``sampler`` (an
+        :class:`envs.families.FamilySampler`) at every reset of that env, from the next one on;
+        None: back to the config's values for all."""
+        self.family = sampler
+        if sampler is None:
+            self.scenarios = None
+
+    def _draw_scenarios(self, mask: np.ndarray | None) -> None:
+        """New draws from the family for the envs about to be spawned."""
+        envs = np.arange(self.num_envs) if mask is None else np.flatnonzero(mask)
+        if self.scenarios is None:
+            self.scenarios = EnvScenarios.uniform(self.config, self.num_envs)
+        drawn = EnvScenarios.from_configs([{**self.config, **d} for d in self.family.draw(envs)])
+        self.scenarios.assign(envs, drawn)
+        self._durations = self.xp.asarray(self.scenarios.duration)
+
     def reset_envs(self, mask: np.ndarray | None = None) -> None:
-        """Fresh scenes for envs ``mask`` (all by default)."""
+        """Fresh scenes for envs ``mask`` (all by default); with a family, fresh draws first."""
+        if self.family is not None and (mask is None or mask.any()):
+            self._draw_scenarios(mask)
         if mask is None:
             self.state = spawn(self.params, self.rng, self.num_envs, self.scenarios).to(self.xp)
             return
@@ -225,6 +245,7 @@ class _Reconfigurable:
             return
         core = FastHighwayCore(self.core.num_envs, self.config)  # raises naming the key; nothing changed yet
         core.rng = self.core.rng
+        core.family = self.core.family  # a family keeps drawing on the new config
         self.core, self.config = core, core.config
         self._built_config = copy.deepcopy(core.config)
         self._renderer = None
@@ -328,10 +349,13 @@ class FastHighwayVectorEnv(_Reconfigurable, VectorEnv):
         of :data:`PER_ENV_KEYS` (the other keys must be the same in all B dicts). Per-env values
         hold until the next config option; everything is checked before anything changes."""
         options, per_env = _split_per_env(options, self.config, self.num_envs)
+        if per_env is not None and self.core.family is not None:
+            raise ValueError("reset(options['config']=[...]): this env draws its per-env values from a family; "
+                             "give a config for the whole batch, or no family")
         self._apply_config(options)
         if per_env is not None:
             self.core.set_scenarios(per_env)
-        elif options and "config" in options:
+        elif options and "config" in options and self.core.family is None:
             self.core.set_scenarios(None)  # a config for the whole batch: every env on it
         if isinstance(seed, (list, tuple)):
             seed = None if seed[0] is None else list(seed)

@@ -234,6 +234,11 @@ class EnvScenarios:
     def rows(self, mask) -> EnvScenarios:
         return EnvScenarios(*(getattr(self, k)[mask] for k in self.KEYS))
 
+    def assign(self, rows, other: EnvScenarios) -> None:
+        """Rows ``rows`` of these arrays <- ``other`` (which holds exactly those rows, in order)."""
+        for k in self.KEYS:
+            getattr(self, k)[rows] = getattr(other, k)
+
 
 def spawn(params: SimParams, rng: np.random.Generator, num_envs: int,
           scenarios: EnvScenarios | None = None) -> SimState:

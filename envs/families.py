@@ -1,0 +1,237 @@
+"""Scenario families: distributions over the config keys that may differ between the envs of
+one batch, drawn again at every reset of each env.
+
+A family file (``configs/families/*.yaml``) is data only::
+
+    name: density_mix                    # optional; default: the file's stem
+    description: free text               # optional
+    env_id: laneforge/FastHighway-v0     # a batched env (its per-env keys are what may be drawn)
+    config: {vehicles_count: 30}         # shared by every env of the batch
+    draw:                                # per-env keys, drawn at every reset of each env
+      vehicles_density: {uniform: [0.5, 2.5]}
+      duration: {choice: [20, 30, 40], weights: [1, 2, 1]}
+      initial_lane_id: {choice: [null, 0, 1, 2]}
+    scenarios: 100                       # optional: N distinct draws made once from the seed
+
+A scenario is one parameter draw; traffic is drawn afresh at every reset whatever the family.
+With ``scenarios: N`` the N draws are made once from the seed and every reset picks one of them
+(the "number of training maps" axis of PGDrive and Procgen). :func:`load_family` checks
+everything it can without building an env, every drawable value included; a bad file raises
+:class:`FamilyError` (a ``ValueError``) naming the file and the key.
+
+:class:`FamilySampler` gives env b its draws from its own seeded stream, so env b's scenarios do
+not depend on the batch size or on when the other envs reset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from envs.checks import EnvConfigError, first_error_line, validate_file_data
+from envs.factory import check_env_config, check_env_id, per_env_keys
+from envs.suggest import did_you_mean
+from envs.yamlfile import read_yaml_file
+
+TABLE_STREAM = 2**31  # the stream key of the N-scenario table (env streams are 0 .. B-1)
+
+
+class FamilyError(ValueError):
+    """A family file that cannot be used; the message names the file and the key path."""
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """``uniform`` over [low, high], or a ``choice`` among values (weights: relative, optional)."""
+
+    kind: str
+    values: tuple
+    weights: tuple[float, ...] | None = None
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        if self.kind == "uniform":
+            return float(rng.uniform(self.values[0], self.values[1]))
+        p = None if self.weights is None else np.asarray(self.weights) / np.sum(self.weights)
+        return self.values[int(rng.choice(len(self.values), p=p))]
+
+    def extremes(self) -> tuple:
+        """The values that checking the family must try (both ends, or every choice)."""
+        return self.values
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    env_id: str
+    draws: dict[str, Distribution]
+    config: dict[str, Any] = field(default_factory=dict)
+    scenarios: int | None = None
+    description: str = ""
+    path: Path | None = None
+
+    def summary(self) -> str:
+        """One line per drawn key, for --dry-run and logs."""
+        lines = [f"family {self.name} on {self.env_id}"
+                 + (f", {self.scenarios} distinct scenarios" if self.scenarios else ", a new draw at every reset")]
+        for key, dist in self.draws.items():
+            if dist.kind == "uniform":
+                lines.append(f"  {key}: uniform [{dist.values[0]}, {dist.values[1]}]")
+            else:
+                weights = f" weights {list(dist.weights)}" if dist.weights else ""
+                lines.append(f"  {key}: choice {list(dist.values)}{weights}")
+        if self.config:
+            lines.append(f"  shared config: {self.config}")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- schema
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _DistModel(_Strict):
+    uniform: list[float] | None = Field(default=None, min_length=2, max_length=2)
+    choice: list[Any] | None = Field(default=None, min_length=1)
+    weights: list[float] | None = None
+
+
+class _FamilyModel(_Strict):
+    name: str | None = None
+    description: str = ""
+    env_id: str
+    config: dict[str, Any] = Field(default_factory=dict)
+    draw: dict[str, _DistModel] = Field(min_length=1)
+    scenarios: int | None = Field(default=None, ge=1)
+
+
+def _loc(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def _format(exc: ValidationError, source: str) -> str:
+    err = exc.errors()[0]
+    loc = tuple(err["loc"])
+    problem = None
+    if err["type"] == "extra_forbidden":
+        model = _DistModel if loc[:1] == ("draw",) else _FamilyModel
+        problem = f"unknown key{did_you_mean(loc[-1], model.model_fields)}; valid keys: {', '.join(model.model_fields)}"
+    elif err["type"] == "missing":
+        problem = "missing required key"
+    return first_error_line(exc, source, _loc(loc), problem)
+
+
+def _distribution(key: str, spec: _DistModel, source: str) -> Distribution:
+    where = f"{source}: draw.{key}"
+    if (spec.uniform is None) == (spec.choice is None):
+        raise FamilyError(f"{where}: give exactly one of uniform: [low, high] or choice: [values]")
+    if spec.uniform is not None:
+        low, high = spec.uniform
+        if spec.weights is not None:
+            raise FamilyError(f"{where}.weights: weights go with choice, not uniform")
+        if not low <= high:
+            raise FamilyError(f"{where}.uniform: low must not exceed high (got [{low}, {high}])")
+        if key == "initial_lane_id":
+            raise FamilyError(f"{where}.uniform: a lane index is drawn with choice: [null, 0, 1, ...], not uniform")
+        return Distribution("uniform", (low, high))
+    if spec.weights is not None:
+        if len(spec.weights) != len(spec.choice) or not all(w > 0 for w in spec.weights):
+            raise FamilyError(f"{where}.weights: give one positive weight per choice ({len(spec.choice)})")
+        return Distribution("choice", tuple(spec.choice), tuple(spec.weights))
+    return Distribution("choice", tuple(spec.choice))
+
+
+def parse_family(data: Any, source: str = "family", default_name: str = "family") -> Family:
+    """Validate already-parsed YAML data; errors name ``source`` and the key."""
+    model = validate_file_data(_FamilyModel, data, source, FamilyError, "with env_id and draw", _format)
+    try:
+        check_env_id(model.env_id, key="env_id")
+        check_env_config(model.env_id, model.config, key="config")
+    except EnvConfigError as exc:
+        raise FamilyError(f"{source}: {exc}") from None
+    allowed = per_env_keys(model.env_id)
+    if not allowed:
+        raise FamilyError(f"{source}: env_id: '{model.env_id}' cannot vary its scenario per env; a family needs a "
+                          "batched env such as laneforge/FastHighway-v0")
+    draws = {}
+    for key, spec in model.draw.items():
+        if key not in allowed:
+            raise FamilyError(f"{source}: draw.{key}: not a per-env key of {model.env_id}{did_you_mean(key, allowed)}; "
+                              f"drawable: {', '.join(allowed)}")
+        if key in model.config:
+            raise FamilyError(f"{source}: config.{key}: also drawn under draw.{key}; keep one")
+        draws[key] = _distribution(key, spec, source)
+        for value in draws[key].extremes():
+            try:
+                check_env_config(model.env_id, {**model.config, key: value}, key="draw")
+            except EnvConfigError as exc:
+                raise FamilyError(f"{source}: {exc}") from None
+    return Family(name=model.name or default_name, env_id=model.env_id, draws=draws, config=dict(model.config),
+                  scenarios=model.scenarios, description=model.description)
+
+
+def load_family(path: str | Path) -> Family:
+    """Read and validate a family YAML file (see the module docstring for the format)."""
+    path = Path(path)
+    data = read_yaml_file(path, "family", "e.g. configs/families/highway_density.yaml", FamilyError)
+    return replace(parse_family(data, source=str(path), default_name=path.stem), path=path)
+
+
+# ---------------------------------------------------------------- drawing
+
+
+def _draw(family: Family, rng: np.random.Generator) -> dict[str, Any]:
+    return {key: family.draws[key].sample(rng) for key in sorted(family.draws)}
+
+
+class FamilySampler:
+    """Draws for the envs of one batch: env b from its own stream ``default_rng([seed, b])``;
+    with ``family.scenarios`` N, every draw picks one of N scenarios drawn once from the seed."""
+
+    def __init__(self, family: Family, seed: int, num_envs: int) -> None:
+        self.family, self.seed = family, int(seed)
+        self._streams = [np.random.default_rng([self.seed, b]) for b in range(num_envs)]
+        table_rng = np.random.default_rng([self.seed, TABLE_STREAM])
+        self.table = [_draw(family, table_rng) for _ in range(family.scenarios)] if family.scenarios else None
+        self._draws: list[dict[str, Any]] = []
+        self._picked: set[int] = set()
+
+    def draw(self, envs: Sequence[int]) -> list[dict[str, Any]]:
+        """The next scenario of each env in ``envs`` (config updates of the per-env keys)."""
+        out = []
+        for b in envs:
+            rng = self._streams[int(b)]
+            if self.table is not None:
+                index = int(rng.integers(len(self.table)))
+                self._picked.add(index)
+                scenario = dict(self.table[index])
+            else:
+                scenario = _draw(self.family, rng)
+            self._draws.append(scenario)
+            out.append(scenario)
+        return out
+
+    def statistics(self) -> dict[str, Any]:
+        """What was drawn so far: per key the count, mean, min and max (numbers) or the count of
+        each value (choices), and with N scenarios how many distinct ones were used."""
+        stats: dict[str, Any] = {"draws": len(self._draws), "keys": {}}
+        for key, dist in self.family.draws.items():
+            values = [d[key] for d in self._draws]
+            if dist.kind == "uniform" and values:
+                stats["keys"][key] = {"mean": float(np.mean(values)), "min": float(np.min(values)),
+                                      "max": float(np.max(values))}
+            else:
+                counts: dict[str, int] = {}
+                for v in values:
+                    counts[str(v)] = counts.get(str(v), 0) + 1
+                stats["keys"][key] = {"counts": counts}
+        if self.table is not None:
+            stats["scenarios"] = len(self.table)
+            stats["distinct_used"] = len(self._picked)
+        return stats

@@ -1,0 +1,117 @@
+"""Scenario families as data: the file format and its one-line errors, per-env seeded draws, the
+N-distinct-scenarios restriction, FastHighway drawing at every reset, and training on a family
+through train.py (config.yaml keeps the family, train_summary.json what was drawn)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from envs.families import FamilyError, FamilySampler, load_family, parse_family
+from envs.fast_highway import FastHighwayVectorEnv
+from tests.conftest import run_cli, run_in_process
+
+ROOT = Path(__file__).parent.parent
+FAST = "laneforge/FastHighway-v0"
+
+
+def _family(**draw) -> dict:
+    return {"env_id": FAST, "draw": draw or {"vehicles_density": {"uniform": [0.5, 2.5]}}}
+
+
+def test_shipped_family_loads_and_says_what_it_draws():
+    family = load_family(ROOT / "configs/families/highway_density.yaml")
+    assert family.env_id == FAST and set(family.draws) == {"vehicles_density", "ego_spacing", "initial_lane_id",
+                                                           "duration"}
+    assert "vehicles_density: uniform [0.5, 2.5]" in family.summary()
+
+
+@pytest.mark.parametrize("data, message", [
+    ({**_family(), "scenarioz": 3}, r"f: scenarioz: unknown key \(did you mean 'scenarios'\?\)"),
+    (_family(vehicles_densty={"uniform": [1, 2]}), r"draw\.vehicles_densty: not a per-env key .*did you mean "
+                                                   r"'vehicles_density'"),
+    (_family(lanes_count={"choice": [2, 3]}), r"draw\.lanes_count: not a per-env key of laneforge/FastHighway-v0; "
+                                              r"drawable: vehicles_density"),
+    (_family(duration={"uniform": [10, 20], "choice": [5]}), r"draw\.duration: give exactly one of uniform"),
+    (_family(duration={"uniform": [20, 10]}), r"draw\.duration\.uniform: low must not exceed high"),
+    (_family(vehicles_density={"uniform": [0.0, 2.0]}), r"draw\.vehicles_density: must be > 0"),
+    (_family(initial_lane_id={"choice": [0, 5]}), r"draw\.initial_lane_id"),
+    (_family(initial_lane_id={"uniform": [0, 2]}), r"a lane index is drawn with choice"),
+    (_family(duration={"choice": [10, 20], "weights": [1]}), r"one positive weight per choice \(2\)"),
+    ({**_family(), "env_id": "highway-fast-v0"}, r"env_id: 'highway-fast-v0' cannot vary its scenario per env"),
+    ({**_family(), "config": {"vehicles_density": 1.0}}, r"config\.vehicles_density: also drawn"),
+    ({**_family(), "scenarios": 0}, r"scenarios"),
+])
+def test_bad_family_is_refused_in_one_line_naming_the_key(data, message):
+    with pytest.raises(FamilyError, match=message) as info:
+        parse_family(data, source="f")
+    assert "\n" not in str(info.value)
+
+
+def test_each_env_draws_from_its_own_stream_whatever_the_batch():
+    family = parse_family(_family(vehicles_density={"uniform": [0.5, 2.5]}, duration={"choice": [10, 20, 30]}))
+    small, large = FamilySampler(family, 5, 4), FamilySampler(family, 5, 64)
+    large.draw([b for b in range(64) if b != 2])  # the other envs drawing first changes nothing for env 2
+    assert [small.draw([2]) for _ in range(5)] == [large.draw([2]) for _ in range(5)]
+    assert FamilySampler(family, 6, 4).draw([2]) != FamilySampler(family, 5, 4).draw([2])  # the seed matters
+    values = [d["vehicles_density"] for d in FamilySampler(family, 0, 1).draw([0] * 200)]
+    assert 0.5 <= min(values) < 0.7 and 2.3 < max(values) <= 2.5
+
+
+def test_n_scenarios_are_drawn_once_and_reused():
+    family = parse_family({**_family(), "scenarios": 3})
+    sampler = FamilySampler(family, 1, 8)
+    seen = {d["vehicles_density"] for d in sampler.draw(list(range(8)) * 25)}
+    assert len(seen) == 3 and seen == {d["vehicles_density"] for d in FamilySampler(family, 1, 2).table}
+    stats = sampler.statistics()
+    assert stats["draws"] == 200 and stats["scenarios"] == 3 and stats["distinct_used"] == 3
+
+
+def test_fast_highway_draws_each_env_again_at_every_reset():
+    family = parse_family(_family(duration={"choice": [3, 7]}))
+    venv = FastHighwayVectorEnv(6, {"vehicles_count": 3, "vehicles_density": 0.3})
+    sampler = FamilySampler(family, 0, 6)
+    venv.core.set_family(sampler)
+    venv.reset(seed=0)
+    lengths, steps = {3: 0, 7: 0}, np.zeros(6, int)
+    for _ in range(40):
+        _, _, term, trunc, _ = venv.step(np.full(6, 4))
+        steps += 1
+        for b in np.flatnonzero(trunc & ~term):
+            lengths[int(steps[b])] += 1  # every time-limited episode lasts one of the drawn durations
+        steps[term | trunc] = 0
+    assert lengths[3] > 0 and lengths[7] > 0 and sampler.statistics()["draws"] > 6
+    with pytest.raises(ValueError, match="draws its per-env values from a family"):
+        venv.reset(options={"config": [{"duration": 5}] * 6})
+    venv.reset(options={"config": {"vehicles_count": 4}})  # a new shared config: the family keeps drawing
+    assert venv.core.family is sampler and venv.core.params.vehicles == 5
+
+
+def test_training_on_a_family_records_it_and_what_was_drawn(tmp_path):
+    run = tmp_path / "run"
+    proc = run_cli("train.py", "--config", "configs/fast_highway_ppo.yaml", "--run-dir", str(run), "--wandb", "disabled",
+                   "env.family=configs/families/highway_density.yaml", "env.n_envs=16", "algo.n_steps=8",
+                   "algo.batch_size=64", "algo.n_epochs=1", "train.total_timesteps=512", "train.eval_freq=100000",
+                   "train.checkpoint_freq=100000", "train.progress_bar=false")
+    assert proc.returncode == 0, proc.stderr
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["env"]["family"]["name"] == "highway_density"  # the content, not the path
+    assert config["env"]["config"]["vehicles_count"] == 30
+    drawn = json.loads((run / "train_summary.json").read_text())["family"]
+    assert drawn["name"] == "highway_density" and drawn["draws"] >= 16
+    assert 0.5 <= drawn["keys"]["vehicles_density"]["min"] <= drawn["keys"]["vehicles_density"]["max"] <= 2.5
+
+
+def test_bad_family_on_the_command_line_exits_2(tmp_path):
+    bad = tmp_path / "fam.yaml"
+    bad.write_text(yaml.safe_dump(_family(duration={"uniform": [20, 10]})))
+    proc = run_in_process("train.py", "--config", "configs/fast_highway_ppo.yaml", f"env.family={bad}", "--dry-run")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "env.family:" in proc.stderr and "draw.duration.uniform: low must not exceed high" in proc.stderr
+    proc = run_in_process("train.py", "--config", "configs/highway_dqn.yaml",
+                          "env.family=configs/families/highway_density.yaml", "--dry-run")
+    assert proc.returncode == 2 and "env.id 'highway-fast-v0' and env.family" in proc.stderr
