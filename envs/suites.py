@@ -13,6 +13,11 @@ A suite file (``configs/suites/*.yaml``) is data only::
           env_id: laneforge/FastHighway-v0
           env_config: {vehicles_density: 2.0}
 
+A scenario on a batched env may name a ``family`` (a family file; its ``config`` under the
+scenario's ``env_config``): every episode then plays a scenario drawn from it, from
+``family_seed`` (default 1,000,000, above every training seed: held-out draws of the family a
+run trained on).
+
 A ``twin`` is used when evaluation asks for it (``evaluate.py --simulator twin``): thousands of
 episodes in seconds, for learning curves and sweeps; final numbers stay on ``env_id``. It must
 be a batched env, and every setting it shares with ``env_id`` must have the same value there
@@ -28,7 +33,7 @@ file raises :class:`SuiteError` (a ``ValueError``) naming the file and the key p
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,6 +47,7 @@ from envs.factory import (
     default_env_config,
     to_highway_config,
 )
+from envs.families import Family, FamilyError, load_family
 from envs.suggest import did_you_mean
 from envs.yamlfile import read_yaml_file
 
@@ -54,6 +60,7 @@ class SuiteError(ValueError):
 
 
 SIMULATORS = ("highway-env", "twin")
+HELD_OUT_SEED = 1_000_000  # a family scenario's default draw seed: above every training seed (< 1,000,000)
 # Keys a twin need not share with its scenario: how it is drawn, and what evaluation forces.
 TWIN_FREE_KEYS = {"observation", "action", "screen_width", "screen_height", "centering_position", "scaling",
                   "show_trajectories", "render_agent", "offscreen_rendering", "manual_control",
@@ -78,6 +85,8 @@ class Scenario:
     env_id: str
     env_config: dict[str, Any] = field(default_factory=dict)
     twin: Twin | None = None
+    family: Family | None = None  # each episode's scenario drawn from it (batched envs)
+    family_seed: int = HELD_OUT_SEED
 
     def on(self, simulator: str) -> Scenario:
         """The scenario as ``simulator`` judges it: its twin's env for "twin" where it has
@@ -85,7 +94,7 @@ class Scenario:
         if simulator not in SIMULATORS:
             raise ValueError(f"simulator: must be one of {', '.join(SIMULATORS)}, got {simulator!r}")
         if simulator == "twin" and self.twin is not None:
-            return Scenario(self.name, self.split, self.twin.env_id, dict(self.twin.env_config))
+            return replace(self, env_id=self.twin.env_id, env_config=dict(self.twin.env_config), twin=None)
         return self
 
 
@@ -141,6 +150,8 @@ class _ScenarioModel(_Strict):
     split: Literal["seen", "unseen"]
     env_config: dict[str, Any] = Field(default_factory=dict)
     twin: _TwinModel | None = None
+    family: str | None = None
+    family_seed: int = Field(HELD_OUT_SEED, ge=0)
 
     @field_validator("name")
     @classmethod
@@ -200,8 +211,10 @@ def parse_suite(data: Any, source: str = "suite", default_name: str = "suite") -
         seen_names.add(sc.name)
         _check_env(sc.env_id, sc.env_config, key, source)
         twin = _check_twin(sc, key, source) if sc.twin is not None else None
-        scenarios.append(Scenario(name=sc.name, split=sc.split, env_id=sc.env_id, env_config=dict(sc.env_config),
-                                  twin=twin))
+        family = _check_family(sc, key, source) if sc.family is not None else None
+        config = {**(family.config if family else {}), **sc.env_config}
+        scenarios.append(Scenario(name=sc.name, split=sc.split, env_id=sc.env_id, env_config=config,
+                                  twin=twin, family=family, family_seed=sc.family_seed))
     return Suite(name=model.name or default_name, scenarios=tuple(scenarios), description=model.description)
 
 
@@ -214,6 +227,22 @@ def _check_env(env_id: str, env_config: dict[str, Any], key: str, source: str) -
         if msg.startswith("env.id"):
             msg = f"{key}.env_id{msg[len('env.id'):]}"
         raise SuiteError(f"{source}: {msg}") from None
+
+
+def _check_family(sc: _ScenarioModel, key: str, source: str) -> Family:
+    """The scenario's family, if it loads and fits the scenario's env and config."""
+    try:
+        family = load_family(sc.family)
+    except FamilyError as exc:
+        raise SuiteError(f"{source}: {key}.family: {exc}") from None
+    if family.env_id != sc.env_id:
+        raise SuiteError(f"{source}: {key}.family: draws for {family.env_id}, not the scenario's {sc.env_id}")
+    if sc.twin is not None:
+        raise SuiteError(f"{source}: {key}.family: a family scenario runs on its batched env already; drop the twin")
+    drawn = sorted(set(family.draws) & set(sc.env_config))
+    if drawn:
+        raise SuiteError(f"{source}: {key}.env_config.{drawn[0]}: drawn by the family ({family.name}); remove it")
+    return family
 
 
 def _check_twin(sc: _ScenarioModel, key: str, source: str) -> Twin:

@@ -104,6 +104,11 @@ def test_training_on_a_family_records_it_and_what_was_drawn(tmp_path):
     drawn = json.loads((run / "train_summary.json").read_text())["family"]
     assert drawn["name"] == "highway_density" and drawn["draws"] >= 16
     assert 0.5 <= drawn["keys"]["vehicles_density"]["min"] <= drawn["keys"]["vehicles_density"]["max"] <= 2.5
+    # evaluate.py without a suite judges such a run on held-out draws of its family
+    proc = run_in_process("evaluate.py", str(run), "--episodes", "4", "--no-video", "--no-progress", "--wandb", "disabled")
+    assert proc.returncode == 0, proc.stderr
+    (scenario,) = json.loads((run / "eval" / "train_env" / "report.json").read_text())["scenarios"]
+    assert scenario["family"]["name"] == "highway_density" and scenario["family"]["seed"] == 1_000_000
 
 
 def test_bad_family_on_the_command_line_exits_2(tmp_path):
@@ -115,3 +120,47 @@ def test_bad_family_on_the_command_line_exits_2(tmp_path):
     proc = run_in_process("train.py", "--config", "configs/highway_dqn.yaml",
                           "env.family=configs/families/highway_density.yaml", "--dry-run")
     assert proc.returncode == 2 and "env.id 'highway-fast-v0' and env.family" in proc.stderr
+
+
+def _family_suite(tmp_path: Path, scenario_extra: str = "") -> Path:
+    family = tmp_path / "fam.yaml"
+    family.write_text(yaml.safe_dump({"env_id": FAST, "config": {"vehicles_count": 3, "vehicles_density": 0.3},
+                                      "draw": {"duration": {"choice": [3, 7]}}}))
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(f"name: fs\nscenarios:\n  - {{name: drawn, env_id: {FAST}, split: seen, family: {family}"
+                     f"{scenario_extra}}}\n")
+    return suite
+
+
+def test_suite_scenario_names_a_family_checked_at_load(tmp_path):
+    from envs.suites import HELD_OUT_SEED, SuiteError, load_suite
+
+    (sc,) = load_suite(_family_suite(tmp_path)).scenarios
+    assert sc.family.name == "fam" and sc.family_seed == HELD_OUT_SEED and sc.env_config["vehicles_count"] == 3
+    for extra, message in ((", env_config: {duration: 5}", r"env_config\.duration: drawn by the family"),
+                           (", twin: {env_id: laneforge/FastHighway-v0}", "drop the twin")):
+        with pytest.raises(SuiteError, match=message):
+            load_suite(_family_suite(tmp_path, extra))
+    suite = tmp_path / "other.yaml"
+    suite.write_text(f"scenarios:\n  - {{name: x, env_id: highway-fast-v0, split: seen, family: {tmp_path / 'fam.yaml'}}}\n")
+    with pytest.raises(SuiteError, match="draws for laneforge/FastHighway-v0, not the scenario's highway-fast-v0"):
+        load_suite(suite)
+
+
+def test_family_scenario_evaluates_held_out_draws_the_same_with_any_workers(dqn_run, tmp_path):
+    from tests.conftest import copy_run
+
+    run = copy_run(dqn_run, tmp_path)
+    suite = _family_suite(tmp_path)
+    reports = []
+    for workers in ("1", "2"):
+        proc = run_in_process("evaluate.py", str(run), "--suite", str(suite), "--simulator", "twin", "--twins-only",
+                              "--episodes", "24", "--video-episodes", "1", "--workers", workers, "--name", f"w{workers}",
+                              "--no-progress", "--wandb", "disabled")
+        assert proc.returncode == 0, proc.stderr
+        reports.append(json.loads((run / "eval" / f"w{workers}" / "report.json").read_text()))
+    (drawn,) = reports[0]["scenarios"]
+    assert drawn["family"]["name"] == "fam" and drawn["family"]["seed"] == 1_000_000
+    lengths = {row["length"] for row in drawn["per_episode"] if not row["crashed"]}
+    assert lengths <= {3, 7} and len(lengths) == 2  # each episode played a drawn duration
+    assert reports[0]["scenarios"][0]["per_episode"] == reports[1]["scenarios"][0]["per_episode"]

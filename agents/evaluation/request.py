@@ -14,6 +14,7 @@ from agents.evaluation.suite_run import evaluate_run, render_human
 from agents.models.algorithms import resolve_device
 from agents.rundir.layout import sanitize
 from agents.rundir.loading import read_run_config
+from envs.factory import is_batched
 from envs.suites import Scenario, load_suite
 
 
@@ -57,9 +58,9 @@ def _scenarios(request: EvalRequest) -> tuple[list[Scenario] | None, str]:
         raise UserError(str(exc).splitlines()[0]) from exc
     scenarios = list(suite.scenarios)
     if request.simulator == "twin":
-        alone = [sc.name for sc in scenarios if sc.twin is None]
-        if request.twins_only:
-            scenarios = [sc for sc in scenarios if sc.twin is not None]
+        alone = [sc.name for sc in scenarios if sc.twin is None and not is_batched(sc.env_id)]
+        if request.twins_only:  # the scenarios a batched simulator judges: a twin's, or their own env's
+            scenarios = [sc for sc in scenarios if sc.name not in alone]
             if not scenarios:
                 raise UserError(f"--twins-only: no scenario of {request.suite} names a twin (see README, "
                                 "'Fast evaluation on the batched twin')")

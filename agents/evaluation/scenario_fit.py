@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agents.config import family_of
 from agents.models.extractors import EXTRACTORS
 from agents.rundir.loading import LoadedRun
 from envs.factory import default_env_config, make_env
@@ -13,7 +14,10 @@ from envs.suites import Scenario
 
 
 def train_scenario(run: LoadedRun) -> Scenario:
-    return Scenario(name="train_env", split="seen", env_id=run.config.env.id, env_config=dict(run.config.env.config))
+    """The run's training env as one seen scenario; a run trained on a family is judged on held-out
+    draws of it (drawn from envs.suites.HELD_OUT_SEED, above every training seed)."""
+    return Scenario(name="train_env", split="seen", env_id=run.config.env.id, env_config=dict(run.config.env.config),
+                    family=family_of(run.config.env))
 
 
 def _train_section(run_cfg: Any, section: str) -> dict[str, Any]:

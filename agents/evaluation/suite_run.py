@@ -76,6 +76,8 @@ def simulator_of(scenario: Scenario, judged: Scenario) -> dict[str, Any]:
     out: dict[str, Any] = {"simulator": judged.env_id if is_batched(judged.env_id) else "highway-env"}
     if judged is not scenario:
         out["judged_by"] = {"env_id": judged.env_id, "env_config": judged.env_config}
+    if judged.family is not None:
+        out["family"] = {"name": judged.family.name, "seed": judged.family_seed, "draws": judged.family.summary()}
     return out
 
 

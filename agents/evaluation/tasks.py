@@ -23,6 +23,7 @@ from agents.models.extractors import EXTRACTORS
 from agents.plainlog import PlainProgress, is_terminal
 from agents.rundir.loading import LoadedRun, load_run
 from envs.factory import is_batched, make_batched_core
+from envs.families import FamilySampler
 from envs.suites import Scenario
 
 # Episodes per batch on a batched simulator: a fixed size, so results do not depend on --workers.
@@ -56,6 +57,8 @@ def run_task(run: LoadedRun, scenario: Scenario, task: Task) -> dict[str, Any]:
     if task.batched:
         config, _ = forced_config(run.config, scenario)
         core = make_batched_core(scenario.env_id, len(task.seeds), config)
+        if scenario.family is not None:  # held-out draws, seeded by the block's first seed
+            core.set_family(FamilySampler(scenario.family, scenario.family_seed + task.seeds[0], len(task.seeds)))
         results = run_batch(model_policy(run.model), core, task.seeds[0], task.seeds,
                             max_episode_steps=run.config.env.max_episode_steps, record=task.record)
         return {"scenario": task.scenario, "results": results}
@@ -71,6 +74,8 @@ def run_task(run: LoadedRun, scenario: Scenario, task: Task) -> dict[str, Any]:
     results = []
     try:
         for seed in task.seeds:
+            if scenario.family is not None:  # a single env of a family scenario (a recorded episode)
+                env.unwrapped.core.set_family(FamilySampler(scenario.family, scenario.family_seed + seed, 1))
             results.append(run_episode(policy, env, seed, record=task.record))
     finally:
         env.close()
