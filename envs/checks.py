@@ -109,11 +109,15 @@ NON_NEGATIVE = Number(low=0)
 COUNT = Number(low=0, integer=True)
 
 # highway-env's own keys (``HighwayEnv.default_config()``), wherever an env has them.
+# Upper bounds where highway-env would build the scene for minutes or exhaust memory (each
+# vehicle is a Python object): a config asking for more is an error, not a hang.
+MAX_LANES = 20
+MAX_VEHICLES = 1000
 HIGHWAY_RULES: dict[str, Rule] = {
     "simulation_frequency": POSITIVE,  # [Hz]
     "policy_frequency": POSITIVE,  # [Hz]
-    "lanes_count": Number(low=1, integer=True),
-    "vehicles_count": COUNT,
+    "lanes_count": Number(low=1, high=MAX_LANES, integer=True),
+    "vehicles_count": Number(low=0, high=MAX_VEHICLES, integer=True),
     "vehicles_density": POSITIVE,  # higher is denser
     "duration": POSITIVE,  # [s]
     "initial_lane_id": lane_index,

@@ -25,7 +25,7 @@ from highway_env.envs.intersection_env import IntersectionEnv
 from highway_env.utils import class_from_path
 
 import envs  # noqa: F401  (registers the laneforge/ ids)
-from envs.checks import EnvConfigError, check_keys, config_error, within
+from envs.checks import HIGHWAY_RULES, EnvConfigError, check_config, check_keys, config_error, within
 from envs.drivers import DRIVER_CLASS_PATHS
 from envs.sb3_vec import VectorEnvAdapter
 from envs.suggest import did_you_mean
@@ -152,11 +152,15 @@ def check_env_config(env_id: str, config: Mapping[str, Any], key: str = "env.con
             _check_typed_section(config[section], types, f"{key}.{section}", defaults[section].get("type", ""))
     if "other_vehicles_type" in config:
         _check_driver_name(config["other_vehicles_type"], f"{key}.other_vehicles_type")
-    if hasattr(cls, "check_config"):  # laneforge's envs check their values too
-        try:
+    try:
+        if hasattr(cls, "check_config"):  # laneforge's envs check all their values
             cls.check_config(config)
-        except EnvConfigError as exc:
-            raise within(key, exc) from exc
+        else:  # highway-env's own envs: the values of highway-env's shared keys (a huge count hangs)
+            merged = {**defaults, **config}
+            check_config(merged, {k: r for k, r in HIGHWAY_RULES.items()
+                                  if k in config and (k != "initial_lane_id" or "lanes_count" in merged)})
+    except EnvConfigError as exc:
+        raise within(key, exc) from exc
 
 
 @contextmanager

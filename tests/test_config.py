@@ -171,3 +171,17 @@ def test_torch_threads_auto_resolves_per_algorithm_and_cpus(monkeypatch):
     fixed = load_config(ROOT / "configs/fast_highway_ppo.yaml", ["train.torch_threads=3"])
     resolve_threads(fixed)
     assert fixed.train.torch_threads == 3
+
+
+@pytest.mark.parametrize("override, message", [
+    ("env.config.vehicles_count=1000000000", "env.config.vehicles_count: must be <= 1000"),
+    ("env.config.lanes_count=500", "env.config.lanes_count: must be <= 20"),
+    ("env.config.vehicles_density=-1", "env.config.vehicles_density: must be > 0"),
+])
+def test_highway_env_values_are_checked_before_the_env_is_built(override, message):
+    """highway-env's own envs too: a billion vehicles is one line and exit 2, not a scene that takes
+    hours to build (the config fuzzer found it hanging a dry run)."""
+    from tests.conftest import run_in_process
+
+    proc = run_in_process("train.py", "--config", "configs/highway_dqn.yaml", "--dry-run", override)
+    assert proc.returncode == 2 and message in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
