@@ -25,7 +25,16 @@ from highway_env.envs.intersection_env import IntersectionEnv
 from highway_env.utils import class_from_path
 
 import envs  # noqa: F401  (registers the laneforge/ ids)
-from envs.checks import HIGHWAY_RULES, EnvConfigError, check_config, check_keys, config_error, within
+from envs.checks import (
+    HIGHWAY_RULES,
+    MAX_VEHICLES,
+    EnvConfigError,
+    Number,
+    check_config,
+    check_keys,
+    config_error,
+    within,
+)
 from envs.drivers import DRIVER_CLASS_PATHS
 from envs.sb3_vec import VectorEnvAdapter
 from envs.suggest import did_you_mean
@@ -150,6 +159,9 @@ def check_env_config(env_id: str, config: Mapping[str, Any], key: str = "env.con
     for section, types in (("observation", OBSERVATION_TYPES), ("action", ACTION_TYPES)):
         if section in config:
             _check_typed_section(config[section], types, f"{key}.{section}", defaults[section].get("type", ""))
+    rows = (config.get("observation") or {}).get("vehicles_count") if isinstance(config.get("observation"), Mapping) else None
+    if rows is not None:  # observation rows are allocated per step: bounded like the traffic
+        Number(low=1, high=MAX_VEHICLES + 1, integer=True)(f"{key}.observation.vehicles_count", rows, config)
     if "other_vehicles_type" in config:
         _check_driver_name(config["other_vehicles_type"], f"{key}.other_vehicles_type")
     try:

@@ -177,6 +177,8 @@ def test_torch_threads_auto_resolves_per_algorithm_and_cpus(monkeypatch):
     ("env.config.vehicles_count=1000000000", "env.config.vehicles_count: must be <= 1000"),
     ("env.config.lanes_count=500", "env.config.lanes_count: must be <= 20"),
     ("env.config.vehicles_density=-1", "env.config.vehicles_density: must be > 0"),
+    ("env.config.observation={type: Kinematics, vehicles_count: 100000000}",
+     "env.config.observation.vehicles_count: must be <= 1001"),
 ])
 def test_highway_env_values_are_checked_before_the_env_is_built(override, message):
     """highway-env's own envs too: a billion vehicles is one line and exit 2, not a scene that takes
