@@ -102,6 +102,8 @@ def test_batched_blocks_do_not_depend_on_workers_or_chunks():
 
 
 def test_twin_evaluation_says_what_judged_each_scenario(dqn_run, tmp_path):
+    from tests.conftest import run_in_process
+
     dqn_run = copy_run(dqn_run, tmp_path)
     suite = tmp_path / "s.yaml"
     suite.write_text("name: s\nscenarios:\n"
@@ -111,7 +113,7 @@ def test_twin_evaluation_says_what_judged_each_scenario(dqn_run, tmp_path):
     outs = []
     for workers in ("1", "2"):
         name = f"w{workers}"
-        proc = run_cli("evaluate.py", str(dqn_run), "--suite", str(suite), "--simulator", "twin", "--episodes", "40",
+        proc = run_in_process("evaluate.py", str(dqn_run), "--suite", str(suite), "--simulator", "twin", "--episodes", "40",
                        "--video-episodes", "1", "--workers", workers, "--name", name, "--no-progress",
                        "--wandb", "disabled")
         assert proc.returncode == 0, proc.stderr
@@ -124,7 +126,7 @@ def test_twin_evaluation_says_what_judged_each_scenario(dqn_run, tmp_path):
     assert outs[0]["settings"]["scenarios"][0]["simulator"] == FAST
     assert "laneforge/FastHighway-v0" in (dqn_run / "eval" / "w1" / "report.md").read_text()
     # the default report folder of a twin evaluation is <suite>-twin, apart from highway-env's
-    proc = run_cli("evaluate.py", str(dqn_run), "--suite", str(suite), "--simulator", "twin", "--episodes", "2",
+    proc = run_in_process("evaluate.py", str(dqn_run), "--suite", str(suite), "--simulator", "twin", "--episodes", "2",
                    "--no-video", "--no-progress", "--wandb", "disabled")
     assert proc.returncode == 0 and (dqn_run / "eval" / "s-twin" / "report.json").is_file()
 
