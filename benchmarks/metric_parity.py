@@ -32,6 +32,7 @@ from agents.runtime import prepare_process  # noqa: E402
 prepare_process()  # before torch is imported (OMP_WAIT_POLICY)
 
 from agents.evaluation.episodes import read_report  # noqa: E402
+from agents.evaluation.report import format_stat  # noqa: E402
 from agents.evaluation.suite_run import evaluate_run  # noqa: E402
 from envs.suites import load_suite  # noqa: E402
 
@@ -68,12 +69,8 @@ def compare(hw: dict, twin: dict) -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
-    def f(s: dict) -> str:
-        ci = s["ci95"]
-        return f"{s['mean']:.3g} [{ci[0]:.3g}, {ci[1]:.3g}]" if ci else f"{s['mean']:.3g}"
-
     lines = ["| scenario | metric | highway-env | FastHighway twin | CIs overlap |", "|---|---|---|---|---|"]
-    lines += [f"| {r['scenario']} | {r['metric']} | {f(r['highway_env'])} | {f(r['twin'])} | "
+    lines += [f"| {r['scenario']} | {r['metric']} | {format_stat(r['highway_env'])} | {format_stat(r['twin'])} | "
               f"{'yes' if r['overlap'] else 'NO' if r['overlap'] is False else '-'} |" for r in rows]
     return "\n".join(lines)
 

@@ -159,12 +159,16 @@ def _arrived(env: Any, ego: Any, goal: Goal) -> bool:
     return False
 
 
+def batch_row(batch: dict[str, Any], b: int) -> dict[str, Any]:
+    """Env ``b`` of a batched twin's dict of arrays (nested dicts too) as plain Python values."""
+    return {k: batch_row(v, b) if isinstance(v, dict) else v[b].item() for k, v in batch.items()}
+
+
 def read(env: Any, goal: Goal, last_s: float = 0.0) -> dict[str, Any]:
     """The ego's drive state in ``env`` (a single env; unwrapped or not) as :data:`FIELDS`."""
     env = getattr(env, "unwrapped", env)
     if hasattr(env, "drive_state"):
-        state = env.drive_state()
-        return {k: v[0].item() for k, v in state.items()}
+        return batch_row(env.drive_state(), 0)
     ego = env.vehicle
     if goal.kind == "route" and goal.route:
         s = _route_position(env.road, ego, goal, last_s)

@@ -31,7 +31,7 @@ from agents.config import MAX_TRAIN_SEED
 from agents.evaluation.driving import drive_metrics, stalled
 from agents.fileio import atomic_write_text
 from envs import drive_probe
-from envs.drive_probe import Goal
+from envs.drive_probe import Goal, batch_row
 
 # Seeds reserved for evaluation: during training, and for evaluate.py.
 TRAIN_EVAL_SEED_BASE = MAX_TRAIN_SEED
@@ -192,10 +192,6 @@ def run_episode(policy: Policy, env: gym.Env, seed: int, record: bool = False) -
     return recorder.finish()
 
 
-def _row(batch: dict[str, Any], b: int) -> dict[str, Any]:
-    return {k: _row(v, b) if isinstance(v, dict) else v[b].item() for k, v in batch.items()}
-
-
 def run_batch(policy: Policy, core: Any, seed: int, seeds: list[int], max_episode_steps: int | None = None,
               record: bool = False) -> list[EpisodeResult]:
     """``len(seeds)`` episodes at once on a batched twin's core (``FastHighwayCore`` with that
@@ -206,7 +202,7 @@ def run_batch(policy: Policy, core: Any, seed: int, seeds: list[int], max_episod
     core.reset_envs()
     frequency = float(core.config["policy_frequency"])
     first = core.drive_state()
-    recorders = [EpisodeRecorder(s, core.drive_goal(b), frequency, _row(first, b), record)
+    recorders = [EpisodeRecorder(s, core.drive_goal(b), frequency, batch_row(first, b), record)
                  for b, s in enumerate(seeds)]
     active = np.ones(len(seeds), bool)
     steps = 0
@@ -218,7 +214,7 @@ def run_batch(policy: Policy, core: Any, seed: int, seeds: list[int], max_episod
         state = core.drive_state()
         for b in np.flatnonzero(active):
             recorders[b].act(obs[b], actions[b])
-            recorders[b].step(reward[b], _row(info, b), _row(state, b))
+            recorders[b].step(reward[b], batch_row(info, b), batch_row(state, b))
         done = terminated | truncated
         if max_episode_steps is not None and steps >= max_episode_steps:
             done |= True

@@ -22,7 +22,7 @@ from highway_env.envs.common.action import DiscreteMetaAction
 from highway_env.vehicle.controller import MDPVehicle
 
 from envs.checks import config_error
-from envs.drive_probe import REFERENCE_SPEED, Goal
+from envs.drive_probe import REFERENCE_SPEED, Goal, batch_row
 
 from . import observe
 from .config import default_config, resolve_config
@@ -99,7 +99,7 @@ class FastHighwayCore:
         on this core's config; the other keys must be this core's), from the next reset of each
         env on; None: the config's values for all. Checked whole before anything changes."""
         if configs is None:
-            self.scenarios = None
+            self.use_scenarios(None)
             return
         if len(configs) != self.num_envs:
             raise ValueError(f"per-env configs: give one dict per env ({self.num_envs}), got {len(configs)}")
@@ -112,8 +112,14 @@ class FastHighwayCore:
                 raise config_error(shared[0], f"cannot differ between the envs of one batch (per env: "
                                               f"{', '.join(PER_ENV_KEYS)}); set it for the whole batch", update[shared[0]])
             resolved.append(resolve_config({**self.config, **update}))
-        self.scenarios = EnvScenarios.from_configs(resolved)
-        self._durations = self.xp.asarray(self.scenarios.duration)
+        self.use_scenarios(EnvScenarios.from_configs(resolved))
+
+    def use_scenarios(self, scenarios: EnvScenarios | None) -> None:
+        """Per-env values already checked (:meth:`set_scenarios` and the vector env's reset check
+        them), from the next reset of each env on; None: the config's values for all."""
+        self.scenarios = scenarios
+        if scenarios is not None:
+            self._durations = self.xp.asarray(scenarios.duration)
 
     def set_family(self, sampler: Any) -> None:
         """Draw each env's values of :data:`PER_ENV_KEYS` from ``sampler`` (an
@@ -121,7 +127,7 @@ class FastHighwayCore:
         None: back to the config's values for all."""
         self.family = sampler
         if sampler is None:
-            self.scenarios = None
+            self.use_scenarios(None)
 
     def _draw_scenarios(self, mask: np.ndarray | None) -> None:
         """New draws from the family for the envs about to be spawned."""
@@ -130,7 +136,7 @@ class FastHighwayCore:
             self.scenarios = EnvScenarios.uniform(self.config, self.num_envs)
         drawn = EnvScenarios.from_configs([{**self.config, **d} for d in self.family.draw(envs)])
         self.scenarios.assign(envs, drawn)
-        self._durations = self.xp.asarray(self.scenarios.duration)
+        self.use_scenarios(self.scenarios)
 
     def reset_envs(self, mask: np.ndarray | None = None) -> None:
         """Fresh scenes for envs ``mask`` (all by default); with a family, fresh draws first."""
@@ -197,10 +203,10 @@ def _config_option(options: dict | None) -> dict[str, Any]:
 
 
 def _split_per_env(options: dict | None, config: Mapping[str, Any],
-                   num_envs: int) -> tuple[dict | None, list[dict] | None]:
+                   num_envs: int) -> tuple[dict | None, EnvScenarios | None]:
     """A vector reset's options with a list of per-env configs split into the update shared by
-    the batch and each env's :data:`PER_ENV_KEYS`, all checked against the config they make
-    (nothing is applied here: a bad list leaves the env as it was)."""
+    the batch and each env's values of :data:`PER_ENV_KEYS`, all checked against the config they
+    make (nothing is applied here: a bad list leaves the env as it was)."""
     if not options or not isinstance(options.get("config"), (list, tuple)):
         return options, None
     configs = list(options["config"])
@@ -214,10 +220,9 @@ def _split_per_env(options: dict | None, config: Mapping[str, Any],
                                     f"{configs[0].get(key, '(not set)')!r}: only {', '.join(PER_ENV_KEYS)} may "
                                     "differ inside one batch; give the others the same value in every env")
     base = resolve_config({**config, **shared})
-    per_env = [{k: v for k, v in update.items() if k in PER_ENV_KEYS} for update in configs]
-    for update in per_env:
-        resolve_config({**base, **update})
-    return {**options, "config": shared}, per_env
+    resolved = [resolve_config({**base, **{k: v for k, v in update.items() if k in PER_ENV_KEYS}})
+                for update in configs]
+    return {**options, "config": shared}, EnvScenarios.from_configs(resolved)
 
 
 class _Reconfigurable:
@@ -348,15 +353,15 @@ class FastHighwayVectorEnv(_Reconfigurable, VectorEnv):
         (highway-env's pattern) and ``options={"config": [B dicts]}`` gives env b its own values
         of :data:`PER_ENV_KEYS` (the other keys must be the same in all B dicts). Per-env values
         hold until the next config option; everything is checked before anything changes."""
-        options, per_env = _split_per_env(options, self.config, self.num_envs)
-        if per_env is not None and self.core.family is not None:
+        options, scenarios = _split_per_env(options, self.config, self.num_envs)
+        if scenarios is not None and self.core.family is not None:
             raise ValueError("reset(options['config']=[...]): this env draws its per-env values from a family; "
                              "give a config for the whole batch, or no family")
         self._apply_config(options)
-        if per_env is not None:
-            self.core.set_scenarios(per_env)
+        if scenarios is not None:
+            self.core.use_scenarios(scenarios)
         elif options and "config" in options and self.core.family is None:
-            self.core.set_scenarios(None)  # a config for the whole batch: every env on it
+            self.core.use_scenarios(None)  # a config for the whole batch: every env on it
         if isinstance(seed, (list, tuple)):
             seed = None if seed[0] is None else list(seed)
         if seed is not None:
@@ -442,7 +447,7 @@ class FastHighwayEnv(_Reconfigurable, gym.Env):
         if seed is not None:
             self.core.seed(seed)
         self.core.reset_envs()
-        return self.core.observe()[0], _first(self.core.info_at_reset())
+        return self.core.observe()[0], batch_row(self.core.info_at_reset(), 0)
 
     def drive_state(self) -> dict[str, np.ndarray]:
         return self.core.drive_state()
@@ -470,7 +475,7 @@ class FastHighwayEnv(_Reconfigurable, gym.Env):
 
     def step(self, action):
         rew, term, trunc, info = self.core.step(np.array([int(action)]), on_frame=self._capture_frame)
-        info = _first(info)
+        info = batch_row(info, 0)
         info["action"] = int(action)
         return self.core.observe()[0], float(rew[0]), bool(term[0]), bool(trunc[0]), info
 
@@ -496,8 +501,3 @@ class EgoView:
     speed: float
     lane_index: tuple[str, str, int]
     crashed: bool
-
-
-def _first(info: dict[str, Any]) -> dict[str, Any]:
-    return {k: _first(v) if isinstance(v, dict) else v[0].item() for k, v in info.items()}
-
