@@ -25,6 +25,7 @@ not depend on the batch size or on when the other envs reset.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,15 +46,25 @@ class FamilyError(ValueError):
     """A family file that cannot be used; the message names the file and the key path."""
 
 
+# Counts: ``uniform: [low, high]`` draws an integer from low to high, both included.
+INTEGER_KEYS = ("lanes_count", "vehicles_count")
+# Checking every combination of the drawn keys' extremes stops at this many (then: each key alone).
+MAX_COMBINATIONS = 4096
+
+
 @dataclass(frozen=True)
 class Distribution:
-    """``uniform`` over [low, high], or a ``choice`` among values (weights: relative, optional)."""
+    """``uniform`` over [low, high] (integers, both included, when ``integer``), or a ``choice``
+    among values (weights: relative, optional)."""
 
     kind: str
     values: tuple
     weights: tuple[float, ...] | None = None
+    integer: bool = False
 
     def sample(self, rng: np.random.Generator) -> Any:
+        if self.kind == "uniform" and self.integer:
+            return int(rng.integers(self.values[0], self.values[1] + 1))
         if self.kind == "uniform":
             return float(rng.uniform(self.values[0], self.values[1]))
         p = None if self.weights is None else np.asarray(self.weights) / np.sum(self.weights)
@@ -80,7 +91,8 @@ class Family:
                  + (f", {self.scenarios} distinct scenarios" if self.scenarios else ", a new draw at every reset")]
         for key, dist in self.draws.items():
             if dist.kind == "uniform":
-                lines.append(f"  {key}: uniform [{dist.values[0]}, {dist.values[1]}]")
+                whole = " (integers)" if dist.integer else ""
+                lines.append(f"  {key}: uniform [{dist.values[0]}, {dist.values[1]}]{whole}")
             else:
                 weights = f" weights {list(dist.weights)}" if dist.weights else ""
                 lines.append(f"  {key}: choice {list(dist.values)}{weights}")
@@ -139,6 +151,10 @@ def _distribution(key: str, spec: _DistModel, source: str) -> Distribution:
             raise FamilyError(f"{where}.uniform: low must not exceed high (got [{low}, {high}])")
         if key == "initial_lane_id":
             raise FamilyError(f"{where}.uniform: a lane index is drawn with choice: [null, 0, 1, ...], not uniform")
+        if key in INTEGER_KEYS:
+            if low != int(low) or high != int(high):
+                raise FamilyError(f"{where}.uniform: {key} is a count; give whole numbers (got [{low}, {high}])")
+            return Distribution("uniform", (int(low), int(high)), integer=True)
         return Distribution("uniform", (low, high))
     if spec.weights is not None:
         if len(spec.weights) != len(spec.choice) or not all(w > 0 for w in spec.weights):
@@ -172,8 +188,26 @@ def parse_family(data: Any, source: str = "family", default_name: str = "family"
                 check_env_config(model.env_id, {**model.config, key: value}, key="draw")
             except EnvConfigError as exc:
                 raise FamilyError(f"{source}: {exc}") from None
+    _check_combinations(model.env_id, model.config, draws, source)
     return Family(name=model.name or default_name, env_id=model.env_id, draws=draws, config=dict(model.config),
                   scenarios=model.scenarios, description=model.description)
+
+
+def _check_combinations(env_id: str, config: dict[str, Any], draws: dict[str, Distribution], source: str) -> None:
+    """Every combination of the drawn keys' extremes must be a valid config (e.g. an initial
+    lane that exists on the fewest lanes drawn); each key alone was checked before."""
+    keys = sorted(draws)
+    grids = [draws[k].extremes() for k in keys]
+    if len(keys) < 2 or np.prod([len(g) for g in grids], dtype=float) > MAX_COMBINATIONS:
+        return
+    for values in itertools.product(*grids):
+        combo = dict(zip(keys, values))
+        try:
+            check_env_config(env_id, {**config, **combo}, key="draw")
+        except EnvConfigError as exc:
+            together = ", ".join(f"{k} {v!r}" for k, v in combo.items())
+            raise FamilyError(f"{source}: {exc} (drawn together with {together}); narrow the draws so "
+                              "that every combination is valid") from None
 
 
 def load_family(path: str | Path) -> Family:

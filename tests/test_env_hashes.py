@@ -12,6 +12,7 @@ import json
 
 import pytest
 
+from tests import fast_highway_hashes
 from tests.env_hashes import CASES, EXPECTED, config_hashes, fingerprint
 
 SEEDS = (0, 1)
@@ -31,3 +32,11 @@ def test_configs_unchanged(case, expected):
 @pytest.mark.parametrize("case", CASES)
 def test_scene_and_steps_unchanged(case, seed, expected):
     assert fingerprint(case, seed) == expected[case]["seeds"][str(seed)]
+
+
+@pytest.mark.parametrize("case", fast_highway_hashes.CASES)
+def test_fast_highway_rollouts_unchanged(case):
+    """FastHighway-v0's default (and the frozen cases beside it) stays bit for bit what it was
+    when tests/data/fast_highway_hashes.json was written: new per-env features are additive."""
+    expected = json.loads(fast_highway_hashes.EXPECTED.read_text())
+    assert fast_highway_hashes.fingerprint(*fast_highway_hashes.CASES[case]) == expected[case]

@@ -34,14 +34,17 @@ def test_shipped_family_loads_and_says_what_it_draws():
     ({**_family(), "scenarioz": 3}, r"f: scenarioz: unknown key \(did you mean 'scenarios'\?\)"),
     (_family(vehicles_densty={"uniform": [1, 2]}), r"draw\.vehicles_densty: not a per-env key .*did you mean "
                                                    r"'vehicles_density'"),
-    (_family(lanes_count={"choice": [2, 3]}), r"draw\.lanes_count: not a per-env key of laneforge/FastHighway-v0; "
-                                              r"drawable: vehicles_density"),
+    (_family(policy_frequency={"choice": [1, 5]}), r"draw\.policy_frequency: not a per-env key of "
+                                                   r"laneforge/FastHighway-v0; drawable: lanes_count, vehicles_density"),
     (_family(duration={"uniform": [10, 20], "choice": [5]}), r"draw\.duration: give exactly one of uniform"),
     (_family(duration={"uniform": [20, 10]}), r"draw\.duration\.uniform: low must not exceed high"),
     (_family(vehicles_density={"uniform": [0.0, 2.0]}), r"draw\.vehicles_density: must be > 0"),
     (_family(initial_lane_id={"choice": [0, 5]}), r"draw\.initial_lane_id"),
     (_family(initial_lane_id={"uniform": [0, 2]}), r"a lane index is drawn with choice"),
     (_family(duration={"choice": [10, 20], "weights": [1]}), r"one positive weight per choice \(2\)"),
+    (_family(lanes_count={"uniform": [2, 4.5]}), r"draw\.lanes_count\.uniform: lanes_count is a count; give whole"),
+    (_family(lanes_count={"uniform": [2, 5]}, initial_lane_id={"choice": [None, 2]}),
+     r"initial_lane_id.*\(drawn together with initial_lane_id 2, lanes_count 2\); narrow the draws"),
     ({**_family(), "env_id": "highway-fast-v0"}, r"env_id: 'highway-fast-v0' cannot vary its scenario per env"),
     ({**_family(), "config": {"vehicles_density": 1.0}}, r"config\.vehicles_density: also drawn"),
     ({**_family(), "scenarios": 0}, r"scenarios"),
@@ -89,6 +92,26 @@ def test_fast_highway_draws_each_env_again_at_every_reset():
         venv.reset(options={"config": [{"duration": 5}] * 6})
     venv.reset(options={"config": {"vehicles_count": 4}})  # a new shared config: the family keeps drawing
     assert venv.core.family is sampler and venv.core.params.vehicles == 5
+
+
+def test_a_drawn_lane_count_gives_each_env_its_own_road_at_every_reset():
+    """lanes_count uniform [2, 5]: whole numbers, both ends included; every env's road (its
+    lanes, its traffic's lanes, its observation's y scale) follows its latest draw."""
+    family = parse_family(_family(lanes_count={"uniform": [2, 5]}, initial_lane_id={"choice": [None, 0, 1]}))
+    venv = FastHighwayVectorEnv(8, {"vehicles_count": 12, "duration": 4})
+    sampler = FamilySampler(family, 0, 8)
+    venv.core.set_family(sampler)
+    venv.reset(seed=0)
+    seen = set()
+    for _ in range(12):
+        state = venv.core.state
+        lanes = state.lanes
+        seen |= set(lanes.tolist())
+        assert (state.lane.max(axis=1) < lanes).all() and (state.target_lane.max(axis=1) < lanes).all()
+        venv.step(np.random.default_rng(0).integers(0, 5, 8))
+    assert seen == {2, 3, 4, 5} and venv.core.params.lanes == 5
+    counts = sampler.statistics()["keys"]["lanes_count"]
+    assert counts["min"] == 2 and counts["max"] == 5 and sampler.statistics()["draws"] >= 8 * 3
 
 
 def test_training_on_a_family_records_it_and_what_was_drawn(tmp_path):

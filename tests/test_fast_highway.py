@@ -22,7 +22,7 @@ from envs.fast_highway import (
     state_from_highway,
     state_from_road,
 )
-from envs.fast_highway.sim import road_act
+from envs.fast_highway.sim import SimState, road_act
 
 ENV_ID = "laneforge/FastHighway-v0"
 SMALL = {"vehicles_count": 8}
@@ -94,6 +94,43 @@ def test_step_parity_with_highway_v0_all_pairs_collisions():
 def test_step_parity_across_configs(config):
     errors = np.array(_rollout_parity("highway-fast-v0", config, seed=2, steps=6, hw_config=config))
     assert errors.max() < 1e-6
+
+
+def test_imported_scenes_on_different_roads_step_as_one_batch_like_highway_env():
+    """Scenes of highway-fast-v0 with 2, 4 and 5 lanes, imported into one batch: each env keeps
+    its own road (lane changes, closest lanes), observation (y scaled by its lane count) and
+    reward (right_lane_reward over its lanes), as its highway-env env computes them."""
+    hws = []
+    for lanes in (2, 4, 5):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            hw = gym.make("highway-fast-v0", config={"lanes_count": lanes, "vehicles_count": 12}).unwrapped
+        hw.reset(seed=lanes)
+        hws.append(hw)
+    core = FastHighwayCore(3, {"vehicles_count": 12})  # 3 lanes: the batch makes room for 5
+    core.set_state(SimState.concat([state_from_highway(hw) for hw in hws]))
+    assert core.params.lanes == 5 and list(core.state.lanes) == [2, 4, 5]
+    rng = np.random.default_rng(1)
+    running = np.ones(3, bool)
+    lanes_seen = [set() for _ in hws]
+    for _ in range(15):
+        actions = rng.integers(0, 5, 3)
+        rew, term, _, info = core.step(actions)
+        obs = core.observe()
+        for b, hw in enumerate(hws):
+            if not running[b]:
+                continue
+            hw_obs, hw_rew, hw_term, _, hw_info = hw.step(int(actions[b]))
+            pos = np.array([v.position for v in hw.road.vehicles])
+            np.testing.assert_allclose(pos, np.stack([core.state.x[b], core.state.y[b]], -1), rtol=0, atol=1e-6)
+            np.testing.assert_allclose([v.speed for v in hw.road.vehicles], core.state.speed[b], rtol=0, atol=1e-6)
+            assert [v.lane_index[2] for v in hw.road.vehicles] == list(core.state.lane[b])
+            np.testing.assert_allclose(hw_obs, obs[b], rtol=0, atol=1e-6)
+            assert hw_rew == pytest.approx(rew[b], abs=1e-9) and hw_term == term[b]
+            assert hw_info["rewards"]["right_lane_reward"] == pytest.approx(info["rewards"]["right_lane_reward"][b])
+            lanes_seen[b] |= set(core.state.lane[b])
+            running[b] = not hw_term
+    assert lanes_seen[0] == {0, 1} and max(lanes_seen[2]) == 4
 
 
 def _lane_change_road() -> Road:

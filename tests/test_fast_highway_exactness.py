@@ -62,6 +62,16 @@ def test_host_shortcuts_change_no_bit(config):
     assert _run_both(cores, steps=20, seed=1) > 0  # the collision and impact code ran
 
 
+def test_host_shortcuts_change_no_bit_with_roads_of_2_to_6_lanes():
+    cores = [FastHighwayCore(40, {"traffic_collisions": True}) for _ in range(2)]
+    cores[1].xp.host = False
+    for core in cores:
+        core.set_scenarios([{"lanes_count": 2 + b % 5} for b in range(40)])
+        core.seed(7)
+        core.reset_envs()
+    assert _run_both(cores, steps=20, seed=2) > 0
+
+
 def test_host_shortcuts_fall_back_near_the_road_ends():
     """Vehicles cross x = 10000 m (the lanes' end) and start behind x = 0: the shortcuts that
     assume every x is on the road must notice and take the full path."""
@@ -161,14 +171,19 @@ def test_mobil_checks_safety_where_the_incentive_holds_with_the_same_result():
     assert changed > 0
 
 
-@pytest.mark.parametrize("config", [{}, highway_v0_config()], ids=["highway-fast", "highway-v0"])
-def test_torch_device_code_path_agrees_with_numpy(config):
+MIXED_LANES = [{"lanes_count": 2 + b % 5} for b in range(32)]  # 2 to 6 lanes in one batch
+
+
+@pytest.mark.parametrize("config, per_env", [({}, None), (highway_v0_config(), None), ({}, MIXED_LANES)],
+                         ids=["highway-fast", "highway-v0", "lanes-2-to-6"])
+def test_torch_device_code_path_agrees_with_numpy(config, per_env):
     """The torch backend with ``host = False`` runs the code a CUDA device runs (no read-backs,
     no shortcuts), here on the CPU: it must agree with numpy to rounding."""
     pytest.importorskip("torch")
     numpy_core, torch_core = (FastHighwayCore(32, dict(config, backend=b)) for b in ("numpy", "torch"))
     torch_core.xp.host = False
     for core in (numpy_core, torch_core):
+        core.set_scenarios(per_env)
         core.seed(3)
         core.reset_envs()
     rng = np.random.default_rng(0)

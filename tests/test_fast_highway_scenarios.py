@@ -1,5 +1,5 @@
-"""Per-env scenarios inside one FastHighway batch (the first slice of scenario families): env b
-may have its own vehicles_density, ego_spacing, initial_lane_id and duration; every other key
+"""Per-env scenarios inside one FastHighway batch (scenario families): env b may have its own
+lanes_count, vehicles_density, ego_spacing, initial_lane_id and duration; every other key
 is the batch's. Checked against uniform batches (bit for bit), against DummyVecEnv over single
 FastHighway envs configured one by one, and for loud refusals that change nothing."""
 
@@ -17,14 +17,15 @@ from envs.checks import EnvConfigError
 from envs.fast_highway import FastHighwayCore, FastHighwayVectorEnv, make_sb3_vec_env
 from envs.fast_highway.env import PER_ENV_KEYS
 
-MIXED = [{"vehicles_density": 0.5, "duration": 10}, {"vehicles_density": 2.0, "ego_spacing": 1.0,
-                                                     "initial_lane_id": 0, "duration": 20},
-         {}, {"duration": 5, "initial_lane_id": 2}]
+MIXED = [{"vehicles_density": 0.5, "duration": 10, "lanes_count": 2},
+         {"vehicles_density": 2.0, "ego_spacing": 1.0, "initial_lane_id": 0, "duration": 20, "lanes_count": 5},
+         {}, {"duration": 5, "initial_lane_id": 2, "lanes_count": 4}]
 
 
 def test_env_b_of_a_mixed_batch_is_env_b_of_a_uniform_batch_with_its_values():
     """The random draws do not depend on the per-env values: same seed, same scene, bit for bit,
-    at the reset and after steps (the dynamics do not read them)."""
+    at the reset and after steps, with each env's own road (lane count), observation (y scaled
+    by its lane count) and reward (right_lane_reward over its lanes)."""
     mixed = FastHighwayCore(4, {})
     mixed.set_scenarios(MIXED)
     mixed.seed(3)
@@ -37,15 +38,23 @@ def test_env_b_of_a_mixed_batch_is_env_b_of_a_uniform_batch_with_its_values():
         core.reset_envs()
         uniform.append(core)
     actions = np.random.default_rng(0).integers(0, 5, size=(6, 4))
+    np.testing.assert_array_equal(mixed.state.lanes, [2, 5, 3, 4])
+    mixed_obs = mixed.observe()
+    for b, core in enumerate(uniform):
+        np.testing.assert_array_equal(mixed_obs[b], core.observe()[b])
     for step in range(7):
         for b, core in enumerate(uniform):
-            for name in ("x", "y", "speed", "lane", "heading"):
+            for name in ("x", "y", "speed", "lane", "target_lane", "heading"):
                 np.testing.assert_array_equal(getattr(mixed.state, name)[b], getattr(core.state, name)[b])
         if step < 6:
-            _, _, mixed_trunc, _ = mixed.step(actions[step])
+            mixed_rew, _, mixed_trunc, _ = mixed.step(actions[step])
+            mixed_obs = mixed.observe()
             for b, core in enumerate(uniform):
-                _, _, trunc, _ = core.step(actions[step])
-                assert mixed_trunc[b] == trunc[b]
+                rew, _, trunc, _ = core.step(actions[step])
+                assert mixed_trunc[b] == trunc[b] and mixed_rew[b] == rew[b]
+                np.testing.assert_array_equal(mixed_obs[b], core.observe()[b])
+    # each road had its own lanes: env 0's traffic on lanes 0-1 only, env 1's on lanes 3-4 too
+    assert mixed.state.lane[0].max() == 1 and mixed.state.lane[1].max() == 4
 
 
 def test_vector_env_takes_a_list_of_per_env_configs_and_each_env_keeps_its_own():
@@ -68,7 +77,7 @@ def test_vector_env_takes_a_list_of_per_env_configs_and_each_env_keeps_its_own()
 
 
 @pytest.mark.parametrize("configs, message", [
-    ([{"lanes_count": 4}] * 3 + [{}], r"lanes_count: env 3 has '\(not set\)', env 0 4: only vehicles_density"),
+    ([{"policy_frequency": 5}] * 3 + [{}], r"policy_frequency: env 3 has '\(not set\)', env 0 5: only lanes_count"),
     ([{"vehicles_count": 9}, {"vehicles_count": 8}, {}, {}], r"vehicles_count: env 1 has 8, env 0 9"),
     ([{"vehicles_density": -1.0}, {}, {}, {}], r"vehicles_density: must be > 0"),
     ([{"initial_lane_id": 3}, {}, {}, {}], r"initial_lane_id"),
@@ -111,4 +120,4 @@ def test_sb3_set_options_per_env_matches_dummy_vec_env_of_single_envs():
 
 
 def test_the_per_env_keys_are_the_spawn_and_time_limit_keys():
-    assert PER_ENV_KEYS == ("vehicles_density", "ego_spacing", "initial_lane_id", "duration")
+    assert PER_ENV_KEYS == ("lanes_count", "vehicles_density", "ego_spacing", "initial_lane_id", "duration")

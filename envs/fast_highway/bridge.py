@@ -30,7 +30,7 @@ def state_from_road(road: Road, time: float = 0.0) -> SimState:
     vehicles = road.vehicles
     if not isinstance(vehicles[0], MDPVehicle):
         raise ValueError("state_from_road: road.vehicles[0] must be the ego MDPVehicle")
-    s = SimState.zeros(1, len(vehicles))
+    s = SimState.zeros(1, len(vehicles), lanes=len(road.network.graph["0"]["1"]))
     for n, v in enumerate(vehicles):
         if n and not isinstance(v, IDMVehicle):
             raise ValueError(f"state_from_road: vehicle {n} is a {type(v).__name__}, not an IDMVehicle")
@@ -51,9 +51,12 @@ def state_from_road(road: Road, time: float = 0.0) -> SimState:
 
 def road_from_state(s: SimState, b: int, params: SimParams, road: Road | None = None) -> Road:
     """highway-env Road holding env ``b``'s vehicles (MDPVehicle ego first, IDMVehicles after)."""
+    lanes = int(s.lanes[b])
     if road is None:
-        road = Road(network=RoadNetwork.straight_road_network(params.lanes, speed_limit=30),
+        road = Road(network=RoadNetwork.straight_road_network(lanes, speed_limit=30),
                     np_random=np.random.default_rng(0))
+    elif len(road.network.graph["0"]["1"]) != lanes:  # env b's own road
+        road.network = RoadNetwork.straight_road_network(lanes, speed_limit=30)
     road.vehicles = []
     for n in range(s.x.shape[1]):
         pos = np.array([s.x[b, n], s.y[b, n]])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import gymnasium as gym
@@ -75,7 +75,7 @@ class FastHighwayCore:
         )
         self.codes = _action_codes(self.config["action"])
         self._codes_xp = self.xp.asarray(self.codes)
-        self.observer = observe.KinematicsObserver(self.config["observation"], self.params.lanes)
+        self.observer = observe.KinematicsObserver(self.config["observation"])
         self.rng = np.random.default_rng()
         self.scenarios: EnvScenarios | None = None  # per-env values (set_scenarios); None: config's for all
         self.family: Any = None  # a FamilySampler drawing each env's values at its resets (set_family)
@@ -87,11 +87,12 @@ class FastHighwayCore:
     def set_state(self, state: SimState) -> None:
         """Replace the scene by a copy of a numpy state (e.g. from :func:`state_from_highway`)."""
         state = state.copy()
+        self._fit_lanes(int(state.lanes.max()))
         # x, y and heading are never -0.0 in a simulation (see SimState); + 0.0 maps -0.0 to +0.0
         for a in (state.x, state.y, state.heading):
             a += 0.0
         # lane is the closest lane of each vehicle, as after any frame (the simulator relies on it)
-        state.lane[:] = closest_lane(NumpyOps(), state.x, state.y, state.heading, self.params.lanes)
+        state.lane[:] = closest_lane(NumpyOps(), state.x, state.y, state.heading, state.lanes[:, None])
         self.state = state.to(self.xp)
 
     def set_scenarios(self, configs: list[Mapping[str, Any]] | None) -> None:
@@ -120,6 +121,13 @@ class FastHighwayCore:
         self.scenarios = scenarios
         if scenarios is not None:
             self._durations = self.xp.asarray(scenarios.duration)
+            self._fit_lanes(int(scenarios.lanes_count.max()))
+
+    def _fit_lanes(self, lanes: int) -> None:
+        """Make room for a road of ``lanes`` lanes in the batch (the neighbour tables span
+        ``params.lanes`` lanes; each env's road keeps its own count, ``state.lanes``)."""
+        if lanes > self.params.lanes:
+            self.params = replace(self.params, lanes=lanes)
 
     def set_family(self, sampler: Any) -> None:
         """Draw each env's values of :data:`PER_ENV_KEYS` from ``sampler`` (an

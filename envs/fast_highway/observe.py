@@ -21,17 +21,16 @@ RELATIVE = ("x", "y", "vx", "vy")
 
 
 class KinematicsObserver:
-    """Batched KinematicObservation with highway-env's parameters and defaults."""
+    """Batched KinematicObservation with highway-env's parameters and defaults.
 
-    def __init__(self, config: Mapping[str, Any], lanes: int) -> None:
+    Without ``features_range`` highway-env scales y by the lane count of the observer's road
+    (``[-4 L, 4 L]``): so does this, per env (``SimState.lanes``). A family whose observations
+    should not depend on the lane count sets ``features_range`` explicitly."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
         self.features = list(config.get("features") or ["presence", "x", "y", "vx", "vy"])
         self.vehicles_count = int(config.get("vehicles_count", 5))
-        self.features_range = config.get("features_range") or {
-            "x": [-5.0 * MAX_SPEED, 5.0 * MAX_SPEED],
-            "y": [-LANE_WIDTH * lanes, LANE_WIDTH * lanes],
-            "vx": [-2 * MAX_SPEED, 2 * MAX_SPEED],
-            "vy": [-2 * MAX_SPEED, 2 * MAX_SPEED],
-        }
+        self.features_range = config.get("features_range")
         self.absolute = bool(config.get("absolute", False))
         self.order = config.get("order", "sorted")
         self.normalize = bool(config.get("normalize", True))
@@ -62,9 +61,19 @@ class KinematicsObserver:
         }
         return {name: make[name]() for name in self.features}
 
+    def ranges(self, xp, lanes) -> dict[str, Any]:
+        """The features' [low, high] ranges; highway-env's defaults when ``features_range`` is
+        unset, y's per env from ``lanes`` (B,), as (B, 1) arrays."""
+        if self.features_range:
+            return self.features_range
+        half = xp.astype(lanes, np.float64)[:, None] * LANE_WIDTH
+        return {"x": [-5.0 * MAX_SPEED, 5.0 * MAX_SPEED], "y": [-half, half],
+                "vx": [-2 * MAX_SPEED, 2 * MAX_SPEED], "vy": [-2 * MAX_SPEED, 2 * MAX_SPEED]}
+
     def observe(self, xp, s: SimState, rows=None, rng: np.random.Generator | None = None) -> np.ndarray:
         """Observation of envs ``rows`` (all by default): numpy (len(rows), vehicles_count, F) float32."""
         x, y = (s.x, s.y) if rows is None else (s.x[rows], s.y[rows])
+        ranges = self.ranges(xp, s.lanes if rows is None else s.lanes[rows])
         B, N = x.shape
         dx, dy = x - x[:, :1], y - y[:, :1]
         visible = xp.sqrt(dx * dx + dy * dy) < PERCEPTION_DISTANCE
@@ -83,8 +92,8 @@ class KinematicsObserver:
             if name in RELATIVE and not self.absolute:
                 col = col - col_ego
             col = xp.concatenate([col_ego, col], axis=1)
-            if self.normalize and name in self.features_range:
-                low, high = self.features_range[name]
+            if self.normalize and name in ranges:
+                low, high = ranges[name]
                 col = -1 + (col - low) * 2 / (high - low)
                 if self.clip:
                     col = xp.clip(col, -1, 1)
@@ -109,14 +118,13 @@ def on_road(xp, s: SimState):
 
 
 def reward_terms(xp, s: SimState, config: Mapping[str, Any]) -> dict[str, Any]:
-    """HighwayEnv._rewards for every env."""
-    lanes = config["lanes_count"]
+    """HighwayEnv._rewards for every env (right_lane_reward on each env's own lane count)."""
     forward_speed = s.speed[:, 0] * xp.cos(s.heading[:, 0])
     low, high = config["reward_speed_range"]
     scaled = 0 + (forward_speed - low) * (1 - 0) / (high - low)
     return {
         "collision_reward": xp.astype(s.crashed[:, 0], np.float64),
-        "right_lane_reward": xp.astype(s.target_lane[:, 0], np.float64) / max(lanes - 1, 1),
+        "right_lane_reward": xp.astype(s.target_lane[:, 0], np.float64) / xp.astype(xp.maximum(s.lanes - 1, 1), np.float64),
         "high_speed_reward": xp.clip(scaled, 0, 1),
         "on_road_reward": xp.astype(on_road(xp, s), np.float64),
     }

@@ -91,10 +91,11 @@ class SimState:
     has_impact: Any  # (B, N) bool (highway-env: impact is not None)
     speed_index: Any  # (B,) int, ego's MDPVehicle.speed_index
     time: Any  # (B,) policy time [s]
+    lanes: Any  # (B,) int, the number of lanes of each env's road (lanes 0 .. lanes - 1)
 
     @classmethod
-    def zeros(cls, num_envs: int, num_vehicles: int) -> SimState:
-        """A numpy state of zeros (convert with :meth:`to`)."""
+    def zeros(cls, num_envs: int, num_vehicles: int, lanes: int = 3) -> SimState:
+        """A numpy state of zeros on roads of ``lanes`` lanes (convert with :meth:`to`)."""
         shape = (num_envs, num_vehicles)
         return cls(
             x=np.zeros(shape), y=np.zeros(shape), heading=np.zeros(shape), speed=np.zeros(shape),
@@ -102,7 +103,14 @@ class SimState:
             target_speed=np.zeros(shape), delta=np.full(shape, DELTA_DEFAULT), timer=np.zeros(shape),
             crashed=np.zeros(shape, bool), impact=np.zeros((*shape, 2)), has_impact=np.zeros(shape, bool),
             speed_index=np.zeros(num_envs, np.int64), time=np.zeros(num_envs),
+            lanes=np.full(num_envs, lanes, np.int64),
         )
+
+    @classmethod
+    def concat(cls, states: list[SimState]) -> SimState:
+        """One numpy batch of numpy ``states`` (same vehicle count), env after env; e.g. scenes
+        imported from highway-env with different roads, stepped as one batch."""
+        return cls(**{f.name: np.concatenate([getattr(s, f.name) for s in states]) for f in fields(cls)})
 
     def to(self, xp) -> SimState:
         """The same state as arrays of backend ``xp``."""
@@ -128,7 +136,7 @@ class SimState:
 
 @dataclass(frozen=True)
 class SimParams:
-    lanes: int
+    lanes: int  # the most lanes any env of the batch may have (each env's own: SimState.lanes)
     vehicles: int  # N, ego included
     simulation_frequency: int
     policy_frequency: int
@@ -173,11 +181,14 @@ def host_range(xp, a) -> tuple[float, float] | None:
     return float(xp.amin(flat, 0)), float(xp.amax(flat, 0))
 
 
-def closest_lane(xp, x, y, heading, lanes: int):
-    """RoadNetwork.get_closest_lane_index: argmin of distance_with_heading, ties to the lower lane."""
+def closest_lane(xp, x, y, heading, lanes):
+    """RoadNetwork.get_closest_lane_index: argmin of distance_with_heading, ties to the lower lane.
+
+    ``lanes``: the road's lane count, one number or an array broadcasting against x (per env)."""
     angle = xp.abs(wrap_to_pi(xp, heading))
-    low = xp.astype(xp.clip(xp.floor(y / LANE_WIDTH), 0, lanes - 1), np.int64)
-    high = xp.minimum(low + 1, lanes - 1)
+    top = lanes - 1
+    low = xp.astype(xp.minimum(xp.maximum(xp.floor(y / LANE_WIDTH), 0.0), top), np.int64)
+    high = xp.minimum(low + 1, top)
     d_low = xp.abs(y - LANE_WIDTH * low)
     d_high = xp.abs(y - LANE_WIDTH * high)
     # the distance past the lane ends is exactly 0.0 (adding it changes no bit) while every x is
@@ -208,15 +219,17 @@ def _at_rows(xp, f, x, rows, at_zero=None):
 @dataclass(frozen=True)
 class EnvScenarios:
     """Per-env values of the config keys that may differ inside one batch, numpy arrays (B,):
-    ``vehicles_density``, ``ego_spacing``, ``initial_lane_id`` (-1: a random lane, highway-env's
-    None) and ``duration`` [s]. Rows are envs; :func:`spawn` takes the rows it spawns."""
+    ``lanes_count``, ``vehicles_density``, ``ego_spacing``, ``initial_lane_id`` (-1: a random
+    lane, highway-env's None) and ``duration`` [s]. Rows are envs; :func:`spawn` takes the rows
+    it spawns."""
 
+    lanes_count: np.ndarray
     vehicles_density: np.ndarray
     ego_spacing: np.ndarray
     initial_lane_id: np.ndarray
     duration: np.ndarray
 
-    KEYS = ("vehicles_density", "ego_spacing", "initial_lane_id", "duration")
+    KEYS = ("lanes_count", "vehicles_density", "ego_spacing", "initial_lane_id", "duration")
 
     @classmethod
     def uniform(cls, config: dict, num_envs: int) -> EnvScenarios:
@@ -226,7 +239,8 @@ class EnvScenarios:
     @classmethod
     def from_configs(cls, configs: list) -> EnvScenarios:
         lane = [-1 if c["initial_lane_id"] is None else c["initial_lane_id"] for c in configs]
-        return cls(vehicles_density=np.array([float(c["vehicles_density"]) for c in configs]),
+        return cls(lanes_count=np.array([int(c["lanes_count"]) for c in configs], dtype=np.int64),
+                   vehicles_density=np.array([float(c["vehicles_density"]) for c in configs]),
                    ego_spacing=np.array([float(c["ego_spacing"]) for c in configs]),
                    initial_lane_id=np.array(lane, dtype=np.int64),
                    duration=np.array([float(c["duration"]) for c in configs]))
@@ -243,12 +257,21 @@ class EnvScenarios:
 def spawn(params: SimParams, rng: np.random.Generator, num_envs: int,
           scenarios: EnvScenarios | None = None) -> SimState:
     """HighwayEnv._create_vehicles with Vehicle.create_random, ``num_envs`` fresh scenes (numpy);
-    ``scenarios`` gives each env its own density, ego spacing and initial lane (default: the
-    params' values for all). The random draws do not depend on them, so env b of a mixed batch
-    is env b of a uniform batch with b's values, from the same seed."""
-    B, N, L = num_envs, params.vehicles, params.lanes
+    ``scenarios`` gives each env its own lane count, density, ego spacing and initial lane
+    (default: the params' values for all). The random draws do not depend on them (numpy draws
+    each bounded integer on its own), so env b of a mixed batch is env b of a uniform batch with
+    b's values, from the same seed."""
+    B, N = num_envs, params.vehicles
+    if scenarios is None:
+        L = np.full(B, params.lanes, np.int64)
+        lanes = rng.integers(0, params.lanes, size=(B, N))
+    else:
+        L = scenarios.lanes_count
+        if L.size and int(L.max()) > params.lanes:
+            raise ValueError(f"spawn: an env has {int(L.max())} lanes, more than the batch's {params.lanes}")
+        lanes = rng.integers(0, L[:, None], size=(B, N))
     s = SimState.zeros(B, N)
-    lanes = rng.integers(0, L, size=(B, N))
+    s.lanes[:] = L
     if scenarios is None:
         if params.initial_lane_id is not None:
             lanes[:, 0] = params.initial_lane_id
@@ -263,7 +286,9 @@ def spawn(params: SimParams, rng: np.random.Generator, num_envs: int,
     else:
         spacing = np.repeat((1 / scenarios.vehicles_density)[:, None], N, axis=1)
         spacing[:, 0] = scenarios.ego_spacing
-    offset = spacing * (12 + 1.0 * speed) * np.exp(-5 / 40 * L)
+    # one scalar exp per lane count, as for a single road (numpy's vectorized exp may round differently)
+    decay = np.array([np.exp(-5 / 40 * lanes_count) for lanes_count in range(params.lanes + 1)])
+    offset = spacing * (12 + 1.0 * speed) * decay[L][:, None]
     gaps = offset * rng.uniform(0.9, 1.1, size=(B, N))
     gaps[:, 0] += 3 * offset[:, 0]
     s.x[:] = np.cumsum(gaps, axis=1)  # each vehicle is placed ahead of the furthest one
@@ -300,7 +325,7 @@ def act_ego(s: SimState, params: SimParams, meta) -> None:
     s.speed_index[:] = xp.where(longi, idx, s.speed_index)
     s.target_speed[:, 0] = xp.where(longi, ts[s.speed_index], s.target_speed[:, 0])
     step = xp.where(meta == LANE_LEFT, -1, xp.where(meta == LANE_RIGHT, 1, 0))
-    new = xp.clip(s.target_lane[:, 0] + step, 0, params.lanes - 1)
+    new = xp.minimum(xp.maximum(s.target_lane[:, 0] + step, 0), s.lanes - 1)
     x0, y0 = s.x[:, 0], s.y[:, 0]
     reachable = (xp.abs(y0 - LANE_WIDTH * new) <= 2 * LANE_WIDTH) & (0 <= x0) & (x0 < LANE_LENGTH + V_LENGTH)
     s.target_lane[:, 0] = xp.where((step != 0) & reachable, new, s.target_lane[:, 0])
@@ -591,10 +616,11 @@ def road_act(s: SimState, params: SimParams, v0=None):
     decided = xp.copy(F.target_lane)
     me = rows[xp.abs(F.speed[rows]) >= 1]  # only change lane when moving
     lane_me, x_me, y_me = F.lane[me], F.x[me], F.y[me]
+    lanes_me = s.lanes[me // N]
     x_ok = (0 <= x_me) & (x_me < LANE_LENGTH + V_LENGTH)
     for step in (-1, 1):  # side_lanes order: left (id - 1), then right (id + 1)
         candidate = lane_me + step
-        ok = (candidate >= 0) & (candidate < L) & x_ok & (xp.abs(y_me - LANE_WIDTH * candidate) <= 2 * LANE_WIDTH)
+        ok = (candidate >= 0) & (candidate < lanes_me) & x_ok & (xp.abs(y_me - LANE_WIDTH * candidate) <= 2 * LANE_WIDTH)
         k = xp.flatnonzero(ok)  # reachable candidates only
         if k.shape[0] == 0:
             continue
@@ -699,9 +725,9 @@ def _update_lanes(s: SimState, params: SimParams, turning, impacted, reach) -> N
             if rows.shape[0]:
                 lane = s.lane.reshape(-1)
                 lane[rows] = closest_lane(xp, s.x.reshape(-1)[rows], s.y.reshape(-1)[rows],
-                                          s.heading.reshape(-1)[rows], params.lanes)
+                                          s.heading.reshape(-1)[rows], s.lanes[rows // s.x.shape[1]])
             return
-    s.lane[:] = closest_lane(xp, s.x, s.y, s.heading, params.lanes)
+    s.lane[:] = closest_lane(xp, s.x, s.y, s.heading, s.lanes[:, None])
 
 
 _CORNERS = np.array(((-V_LENGTH / 2, -V_WIDTH / 2), (-V_LENGTH / 2, V_WIDTH / 2),
