@@ -93,18 +93,21 @@ def apply_params(vehicle: IDMVehicle, params: IDMParams) -> None:
     vehicle.LANE_CHANGE_MIN_ACC_GAIN = params.lane_change_min_acc_gain
 
 
-def _driver_class(name: str, profile: DriverProfile) -> type[IDMVehicle]:
+def class_constants(profile: DriverProfile) -> dict[str, float]:
+    """The IDMVehicle class constants of a profile applied to highway-env's defaults (what its
+    driver class below overrides; the target speed stays the vehicle's own)."""
     p = profile.apply(HIGHWAY_ENV_IDM)
+    return {"TIME_WANTED": p.time_headway, "POLITENESS": p.politeness, "COMFORT_ACC_MAX": p.comfort_acc_max,
+            "COMFORT_ACC_MIN": -p.comfort_decel, "LANE_CHANGE_MIN_ACC_GAIN": p.lane_change_min_acc_gain}
+
+
+def _driver_class(name: str, profile: DriverProfile) -> type[IDMVehicle]:
     cls_name = f"{name.capitalize()}Driver"
     return type(cls_name, (IDMVehicle,), {
         "__module__": __name__,
         "__qualname__": cls_name,
         "__doc__": f"IDM/MOBIL driver with the '{name}' profile on highway-env's defaults.",
-        "TIME_WANTED": p.time_headway,
-        "POLITENESS": p.politeness,
-        "COMFORT_ACC_MAX": p.comfort_acc_max,
-        "COMFORT_ACC_MIN": -p.comfort_decel,
-        "LANE_CHANGE_MIN_ACC_GAIN": p.lane_change_min_acc_gain,
+        **class_constants(profile),
     })
 
 

@@ -114,6 +114,32 @@ def test_a_drawn_lane_count_gives_each_env_its_own_road_at_every_reset():
     assert counts["min"] == 2 and counts["max"] == 5 and sampler.statistics()["draws"] >= 8 * 3
 
 
+def test_shipped_mix_family_draws_roads_and_drivers_that_highway_env_can_run_too():
+    """configs/families/highway_mix.yaml: every draw is a highway-env config (the driver classes
+    by name), and FastHighway gives each env the drawn road and drivers."""
+    import gymnasium as gym
+
+    from highway_env.vehicle.behavior import IDMVehicle
+
+    from envs.drivers import AggressiveDriver, DefensiveDriver
+    from envs.factory import to_highway_config
+    family = load_family(ROOT / "configs/families/highway_mix.yaml")
+    sampler = FamilySampler(family, 0, 16)
+    venv = FastHighwayVectorEnv(16, family.config)
+    venv.core.set_family(sampler)
+    venv.reset(seed=0)
+    draws = sampler._draws[-16:]
+    for b, d in enumerate(draws):
+        assert venv.core.state.lanes[b] == d["lanes_count"]
+        headway = {"idm": IDMVehicle, "idm_aggressive": AggressiveDriver,
+                   "idm_defensive": DefensiveDriver}[d["other_vehicles_type"]].TIME_WANTED
+        assert (venv.core.state.time_wanted[b, 1:] == headway).all()
+    assert {d["other_vehicles_type"] for d in draws} == {"idm", "idm_aggressive", "idm_defensive"}
+    hw = gym.make("highway-fast-v0").unwrapped
+    hw.reset(seed=0, options={"config": to_highway_config({**family.config, **draws[0]})})
+    assert len(hw.road.network.graph["0"]["1"]) == draws[0]["lanes_count"]
+
+
 def test_training_on_a_family_records_it_and_what_was_drawn(tmp_path):
     run = tmp_path / "run"
     proc = run_cli("train.py", "--config", "configs/fast_highway_ppo.yaml", "--run-dir", str(run), "--wandb", "disabled",

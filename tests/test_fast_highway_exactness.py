@@ -62,13 +62,18 @@ def test_host_shortcuts_change_no_bit(config):
     assert _run_both(cores, steps=20, seed=1) > 0  # the collision and impact code ran
 
 
-def test_host_shortcuts_change_no_bit_with_roads_of_2_to_6_lanes():
+MIXED_ROADS_AND_DRIVERS = [{"lanes_count": 2 + b % 5, "driver_mix": {"normal": 1, "aggressive": b % 2, "defensive": 1}}
+                           for b in range(40)]
+
+
+def test_host_shortcuts_change_no_bit_with_roads_of_2_to_6_lanes_and_driver_profiles():
     cores = [FastHighwayCore(40, {"traffic_collisions": True}) for _ in range(2)]
     cores[1].xp.host = False
     for core in cores:
-        core.set_scenarios([{"lanes_count": 2 + b % 5} for b in range(40)])
+        core.set_scenarios(MIXED_ROADS_AND_DRIVERS)
         core.seed(7)
         core.reset_envs()
+        core.state.politeness[:, 1:] = 0.25  # polite MOBIL until each env's next reset
     assert _run_both(cores, steps=20, seed=2) > 0
 
 
@@ -151,7 +156,7 @@ def test_mobil_checks_safety_where_the_incentive_holds_with_the_same_result():
     xp, s = core.xp, core.state
     F = sim.FrameView(xp, s)
     nb = sim.neighbour_tables(xp, s, core.params.lanes)
-    acc = sim.idm_acceleration(F, F.delta, None, nb.front(nb.at(None, F.lane)), free=F.free)
+    acc = sim.idm_acceleration(F, None, None, nb.front(nb.at(None, F.lane)), free=F.free)
     traffic = np.flatnonzero(np.arange(F.B * F.N) % F.N > 0)
     changed = 0
     for step in (-1, 1):
@@ -159,10 +164,9 @@ def test_mobil_checks_safety_where_the_incentive_holds_with_the_same_result():
         ok = (candidate >= 0) & (candidate < core.params.lanes)
         me, lane_to = traffic[ok], candidate[ok]
         at = nb.at(me, lane_to)
-        d = F.delta[me]
         # IDMVehicle.mobil with politeness 0: both criteria, everywhere
-        safe = ~(sim.idm_acceleration(F, d, nb.rear(at), me) < -sim.LANE_CHANGE_MAX_BRAKING_IMPOSED)
-        gain = sim.idm_acceleration(F, d, me, nb.front(at), free=F.free[me]) - acc[me]
+        safe = ~(sim.idm_acceleration(F, me, nb.rear(at), me) < -sim.LANE_CHANGE_MAX_BRAKING_IMPOSED)
+        gain = sim.idm_acceleration(F, me, me, nb.front(at), free=F.free[me]) - acc[me]
         expected = safe & ~(gain < sim.LANE_CHANGE_MIN_ACC_GAIN)
         got = sim._mobil(F, nb, me, lane_to, acc[me])
         assert np.array_equal(got, expected)
@@ -171,11 +175,9 @@ def test_mobil_checks_safety_where_the_incentive_holds_with_the_same_result():
     assert changed > 0
 
 
-MIXED_LANES = [{"lanes_count": 2 + b % 5} for b in range(32)]  # 2 to 6 lanes in one batch
-
-
-@pytest.mark.parametrize("config, per_env", [({}, None), (highway_v0_config(), None), ({}, MIXED_LANES)],
-                         ids=["highway-fast", "highway-v0", "lanes-2-to-6"])
+@pytest.mark.parametrize("config, per_env", [({}, None), (highway_v0_config(), None),
+                                             ({}, MIXED_ROADS_AND_DRIVERS[:32])],
+                         ids=["highway-fast", "highway-v0", "lanes-2-to-6-and-drivers"])
 def test_torch_device_code_path_agrees_with_numpy(config, per_env):
     """The torch backend with ``host = False`` runs the code a CUDA device runs (no read-backs,
     no shortcuts), here on the CPU: it must agree with numpy to rounding."""

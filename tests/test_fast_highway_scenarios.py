@@ -19,7 +19,8 @@ from envs.fast_highway.env import PER_ENV_KEYS
 
 MIXED = [{"vehicles_density": 0.5, "duration": 10, "lanes_count": 2},
          {"vehicles_density": 2.0, "ego_spacing": 1.0, "initial_lane_id": 0, "duration": 20, "lanes_count": 5},
-         {}, {"duration": 5, "initial_lane_id": 2, "lanes_count": 4}]
+         {"other_vehicles_type": "idm_aggressive"},
+         {"duration": 5, "initial_lane_id": 2, "lanes_count": 4, "driver_mix": {"normal": 1, "defensive": 1}}]
 
 
 def test_env_b_of_a_mixed_batch_is_env_b_of_a_uniform_batch_with_its_values():
@@ -39,12 +40,16 @@ def test_env_b_of_a_mixed_batch_is_env_b_of_a_uniform_batch_with_its_values():
         uniform.append(core)
     actions = np.random.default_rng(0).integers(0, 5, size=(6, 4))
     np.testing.assert_array_equal(mixed.state.lanes, [2, 5, 3, 4])
+    # drivers: env 2 all aggressive, env 3 a mix of normal and defensive, envs 0-1 highway-env's IDM
+    headway = mixed.state.time_wanted[:, 1:]
+    assert (headway[:2] == 1.5).all() and (headway[2] == 1.5 * 0.6).all()
+    assert set(headway[3]) == {1.5, 1.5 * 1.5} and mixed.params.drivers
     mixed_obs = mixed.observe()
     for b, core in enumerate(uniform):
         np.testing.assert_array_equal(mixed_obs[b], core.observe()[b])
     for step in range(7):
         for b, core in enumerate(uniform):
-            for name in ("x", "y", "speed", "lane", "target_lane", "heading"):
+            for name in ("x", "y", "speed", "lane", "target_lane", "heading", "time_wanted", "comfort_acc_max"):
                 np.testing.assert_array_equal(getattr(mixed.state, name)[b], getattr(core.state, name)[b])
         if step < 6:
             mixed_rew, _, mixed_trunc, _ = mixed.step(actions[step])
@@ -119,5 +124,34 @@ def test_sb3_set_options_per_env_matches_dummy_vec_env_of_single_envs():
     assert ends[0] == ends[1] and ends[0][0] == 3 and ends[0][2] == 5
 
 
-def test_the_per_env_keys_are_the_spawn_and_time_limit_keys():
-    assert PER_ENV_KEYS == ("lanes_count", "vehicles_density", "ego_spacing", "initial_lane_id", "duration")
+def test_the_per_env_keys_are_the_road_spawn_driver_and_time_limit_keys():
+    assert PER_ENV_KEYS == ("lanes_count", "vehicles_density", "ego_spacing", "initial_lane_id", "duration",
+                            "other_vehicles_type", "driver_mix")
+
+
+def test_a_driver_mix_gives_each_vehicle_a_profile_with_the_mix_weights():
+    core = FastHighwayCore(400, {"driver_mix": {"normal": 0.5, "aggressive": 0.3, "defensive": 0.2}})
+    core.seed(0)
+    core.reset_envs()
+    from envs.drivers import AggressiveDriver, DefensiveDriver, NormalDriver
+    headway = core.state.time_wanted[:, 1:].ravel()  # 8000 traffic vehicles
+    shares = [np.mean(headway == d.TIME_WANTED) for d in (NormalDriver, AggressiveDriver, DefensiveDriver)]
+    np.testing.assert_allclose(shares, [0.5, 0.3, 0.2], atol=0.02)
+    aggressive = core.state.time_wanted == AggressiveDriver.TIME_WANTED
+    assert aggressive.sum() > 2000
+    # every parameter of a vehicle comes from its one profile (envs.drivers.AggressiveDriver's constants)
+    assert (core.state.comfort_acc_max[aggressive] == AggressiveDriver.COMFORT_ACC_MAX).all()
+    assert (core.state.lane_change_min_acc_gain[aggressive] == AggressiveDriver.LANE_CHANGE_MIN_ACC_GAIN).all()
+    assert (core.state.time_wanted[:, 0] == 1.5).all()  # the ego is not a driver of the mix
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"driver_mix": {"agressive": 1}}, r"driver_mix\.agressive: unknown driver profile \(did you mean 'aggressive'"),
+    ({"driver_mix": {"normal": 0}}, r"driver_mix: give at least one positive weight"),
+    ({"driver_mix": {"normal": -1, "aggressive": 2}}, r"driver_mix\.normal"),
+    ({"driver_mix": {"normal": 1}, "other_vehicles_type": "idm_defensive"}, r"driver_mix: a mix draws each"),
+    ({"other_vehicles_type": "highway_env.vehicle.behavior.LinearVehicle"}, r"other_vehicles_type: FastHighway"),
+])
+def test_bad_driver_configs_name_the_key(config, message):
+    with pytest.raises(EnvConfigError, match=message):
+        FastHighwayCore(2, config)

@@ -11,7 +11,7 @@ from highway_env.road.road import Road, RoadNetwork
 from highway_env.vehicle.behavior import IDMVehicle
 from highway_env.vehicle.controller import MDPVehicle
 
-from .sim import DELTA_DEFAULT, SimParams, SimState
+from .sim import DELTA_DEFAULT, DRIVER_ATTRIBUTES, DRIVER_DEFAULTS, SimParams, SimState
 
 
 def state_from_highway(hw_env: Any) -> SimState:
@@ -39,6 +39,9 @@ def state_from_road(road: Road, time: float = 0.0) -> SimState:
         s.lane[0, n], s.target_lane[0, n] = v.lane_index[2], v.target_lane_index[2]
         s.target_speed[0, n] = v.target_speed
         s.delta[0, n] = getattr(v, "DELTA", DELTA_DEFAULT)
+        if n:  # the driver's own IDM/MOBIL parameters (instance or class values)
+            for name, attr in DRIVER_ATTRIBUTES.items():
+                getattr(s, name)[0, n] = getattr(v, attr)
         s.timer[0, n] = getattr(v, "timer", 0.0)
         s.crashed[0, n] = v.crashed
         if getattr(v, "impact", None) is not None:
@@ -73,6 +76,10 @@ def road_from_state(s: SimState, b: int, params: SimParams, road: Road | None = 
                            timer=float(s.timer[b, n]))
             v.timer = float(s.timer[b, n])  # highway-env's `timer or ...` would replace 0.0
             v.DELTA = float(s.delta[b, n])
+            for name, attr in DRIVER_ATTRIBUTES.items():
+                value = float(getattr(s, name)[b, n])
+                if value != DRIVER_DEFAULTS[name]:
+                    setattr(v, attr, value)  # an instance value shadows the class's
             if not params.traffic_collisions:
                 v.check_collisions = False
         v.crashed = bool(s.crashed[b, n])

@@ -12,10 +12,20 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from envs.checks import HIGHWAY_RULES, Number, Rule, check_config, check_keys, config_error
+from envs.drivers import DRIVER_CLASS_PATHS, DRIVER_PROFILES
 from envs.suggest import did_you_mean as _suggest
 
 IDM_PATH = "highway_env.vehicle.behavior.IDMVehicle"
+# The traffic's driver profiles, in the order of per-env weight rows (envs.drivers.DRIVER_PROFILES)
+PROFILES = tuple(DRIVER_PROFILES)
+# other_vehicles_type -> profile: highway-env's IDMVehicle (the "normal" profile: the same
+# constants) and laneforge's driver classes, by name or class path
+TRAFFIC_TYPES = {"idm": "normal", IDM_PATH: "normal",
+                 **{name: name[len("idm_"):] for name in DRIVER_CLASS_PATHS},
+                 **{path: name[len("idm_"):] for name, path in DRIVER_CLASS_PATHS.items()}}
 BACKENDS = ("numpy", "torch")
 DEVICES = ("cpu", "cuda")
 KINEMATIC_FEATURES = (
@@ -63,6 +73,9 @@ def default_config() -> dict[str, Any]:
         "offroad_terminal": False,
         # FastHighway's own keys
         "traffic_collisions": False,  # highway-fast-v0 checks only the ego; highway-v0 all pairs
+        # {profile: weight}: each traffic vehicle draws its driver profile (envs.drivers) at
+        # spawn; None: every vehicle is other_vehicles_type
+        "driver_mix": None,
         "backend": "numpy",  # "numpy" or "torch"
         "device": "cpu",  # "cpu" or "cuda" (torch backend only)
     }
@@ -109,9 +122,11 @@ def validate_config(config: Mapping[str, Any]) -> None:
     if config["controlled_vehicles"] != 1:
         raise config_error("controlled_vehicles", "FastHighway simulates exactly 1 ego; set it to 1",
                            config["controlled_vehicles"])
-    if config["other_vehicles_type"] not in (IDM_PATH, "idm"):
-        raise config_error("other_vehicles_type", f"FastHighway simulates IDM traffic only; use 'idm' ({IDM_PATH})",
+    if config["other_vehicles_type"] not in TRAFFIC_TYPES:
+        raise config_error("other_vehicles_type", "FastHighway simulates IDM traffic only: 'idm' (highway-env's "
+                                                  f"IDMVehicle) or one of laneforge's profiles {', '.join(DRIVER_CLASS_PATHS)}",
                            config["other_vehicles_type"])
+    _check_driver_mix(config)
     if config["neighbour_vehicles_connected_lanes"]:
         raise config_error("neighbour_vehicles_connected_lanes", "only False (highway-v0's value) is supported",
                            config["neighbour_vehicles_connected_lanes"])
@@ -121,6 +136,32 @@ def validate_config(config: Mapping[str, Any]) -> None:
     _check_device(config)
     _check_observation(config["observation"])
     _check_action(config["action"])
+
+
+def _check_driver_mix(config: Mapping[str, Any]) -> None:
+    mix = config["driver_mix"]
+    if mix is None:
+        return
+    if not isinstance(mix, Mapping) or not mix:
+        raise config_error("driver_mix", f"must be a mapping of driver profile -> weight ({', '.join(PROFILES)}), "
+                                         "or null", mix)
+    for name, weight in mix.items():
+        if name not in DRIVER_PROFILES:
+            raise config_error(f"driver_mix.{name}", f"unknown driver profile{_suggest(str(name), PROFILES)}; "
+                                                     f"valid: {', '.join(PROFILES)}")
+        Number(low=0)(f"driver_mix.{name}", weight)
+    if not sum(mix.values()) > 0:
+        raise config_error("driver_mix", "give at least one positive weight", dict(mix))
+    if TRAFFIC_TYPES[config["other_vehicles_type"]] != "normal":
+        raise config_error("driver_mix", "a mix draws each vehicle's profile; leave other_vehicles_type at 'idm'",
+                           dict(mix))
+
+
+def driver_weights(config: Mapping[str, Any]) -> np.ndarray:
+    """The probability of each profile (:data:`PROFILES` order) for a traffic vehicle of ``config``."""
+    mix = config["driver_mix"] or {TRAFFIC_TYPES[config["other_vehicles_type"]]: 1.0}
+    weights = np.array([float(mix.get(name, 0.0)) for name in PROFILES])
+    return weights / weights.sum()
 
 
 def _check_device(config: Mapping[str, Any]) -> None:

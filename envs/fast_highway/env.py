@@ -79,7 +79,11 @@ class FastHighwayCore:
         self.rng = np.random.default_rng()
         self.scenarios: EnvScenarios | None = None  # per-env values (set_scenarios); None: config's for all
         self.family: Any = None  # a FamilySampler drawing each env's values at its resets (set_family)
-        self.state = spawn(self.params, self.rng, self.num_envs).to(self.xp)
+        # the config's own values as per-env arrays where spawning needs them (driver profiles)
+        uniform = EnvScenarios.uniform(self.config, self.num_envs)
+        self._config_scenarios = uniform if uniform.custom_drivers() else None
+        self._fit_drivers(uniform.custom_drivers())
+        self.state = spawn(self.params, self.rng, self.num_envs, self._config_scenarios).to(self.xp)
 
     def seed(self, seed: int | list[int] | None) -> None:
         self.rng = np.random.default_rng(seed)
@@ -88,6 +92,7 @@ class FastHighwayCore:
         """Replace the scene by a copy of a numpy state (e.g. from :func:`state_from_highway`)."""
         state = state.copy()
         self._fit_lanes(int(state.lanes.max()))
+        self._fit_drivers(state.custom_drivers())
         # x, y and heading are never -0.0 in a simulation (see SimState); + 0.0 maps -0.0 to +0.0
         for a in (state.x, state.y, state.heading):
             a += 0.0
@@ -122,12 +127,19 @@ class FastHighwayCore:
         if scenarios is not None:
             self._durations = self.xp.asarray(scenarios.duration)
             self._fit_lanes(int(scenarios.lanes_count.max()))
+            self._fit_drivers(scenarios.custom_drivers())
 
     def _fit_lanes(self, lanes: int) -> None:
         """Make room for a road of ``lanes`` lanes in the batch (the neighbour tables span
         ``params.lanes`` lanes; each env's road keeps its own count, ``state.lanes``)."""
         if lanes > self.params.lanes:
             self.params = replace(self.params, lanes=lanes)
+
+    def _fit_drivers(self, custom: bool) -> None:
+        """Simulate with each vehicle's own IDM/MOBIL parameters from now on when some may differ
+        from highway-env's defaults (with the defaults, both ways give the same bits)."""
+        if custom and not self.params.drivers:
+            self.params = replace(self.params, drivers=True)
 
     def set_family(self, sampler: Any) -> None:
         """Draw each env's values of :data:`PER_ENV_KEYS` from ``sampler`` (an
@@ -150,12 +162,13 @@ class FastHighwayCore:
         """Fresh scenes for envs ``mask`` (all by default); with a family, fresh draws first."""
         if self.family is not None and (mask is None or mask.any()):
             self._draw_scenarios(mask)
+        scenarios = self.scenarios if self.scenarios is not None else self._config_scenarios
         if mask is None:
-            self.state = spawn(self.params, self.rng, self.num_envs, self.scenarios).to(self.xp)
+            self.state = spawn(self.params, self.rng, self.num_envs, scenarios).to(self.xp)
             return
         count = int(mask.sum())
         if count:
-            rows = None if self.scenarios is None else self.scenarios.rows(mask)
+            rows = None if scenarios is None else scenarios.rows(mask)
             fresh = spawn(self.params, self.rng, count, rows).to(self.xp)
             self.state.assign(self.xp.asarray(mask), fresh)
 

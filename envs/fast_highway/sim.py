@@ -35,8 +35,10 @@ from highway_env.vehicle.behavior import IDMVehicle
 from highway_env.vehicle.controller import ControlledVehicle
 from highway_env.vehicle.kinematics import Vehicle
 
+from envs.drivers import DRIVER_PROFILES, class_constants
 from envs.scene import SPEED_LIMIT  # [m/s] the one speed limit (HighwayEnv._create_road)
 
+from .config import PROFILES, driver_weights
 from .xp import NumpyOps
 
 LANE_WIDTH = AbstractLane.DEFAULT_WIDTH  # 4 m
@@ -63,6 +65,22 @@ POLITENESS = IDMVehicle.POLITENESS
 LANE_CHANGE_MIN_ACC_GAIN = IDMVehicle.LANE_CHANGE_MIN_ACC_GAIN
 LANE_CHANGE_MAX_BRAKING_IMPOSED = IDMVehicle.LANE_CHANGE_MAX_BRAKING_IMPOSED
 LANE_CHANGE_DELAY = IDMVehicle.LANE_CHANGE_DELAY
+# Per-vehicle IDM/MOBIL parameters (highway-env reads them from the deciding vehicle, ``self``,
+# whoever's acceleration it computes): SimState field -> highway-env's IDMVehicle default.
+DRIVER_DEFAULTS = {
+    "time_wanted": TIME_WANTED, "distance_wanted": DISTANCE_WANTED, "comfort_acc_max": COMFORT_ACC_MAX,
+    "comfort_acc_min": COMFORT_ACC_MIN, "acc_max": ACC_MAX, "politeness": POLITENESS,
+    "lane_change_min_acc_gain": LANE_CHANGE_MIN_ACC_GAIN,
+    "lane_change_max_braking_imposed": LANE_CHANGE_MAX_BRAKING_IMPOSED,
+}
+# ... and the IDMVehicle attribute each one mirrors
+DRIVER_ATTRIBUTES = {name: name.upper() for name in DRIVER_DEFAULTS}
+# field -> (P,) value of each driver profile (config.PROFILES order), as laneforge's driver
+# classes (envs.drivers.NormalDriver, ...) set them
+PROFILE_VALUES = {
+    name: np.array([class_constants(DRIVER_PROFILES[p]).get(attr, DRIVER_DEFAULTS[name]) for p in PROFILES])
+    for name, attr in DRIVER_ATTRIBUTES.items()
+}
 _NP = NumpyOps()  # host-side operations (spawning)
 # Meta-action codes (DiscreteMetaAction.ACTIONS_ALL order)
 LANE_LEFT, IDLE, LANE_RIGHT, FASTER, SLOWER = 0, 1, 2, 3, 4
@@ -92,6 +110,16 @@ class SimState:
     speed_index: Any  # (B,) int, ego's MDPVehicle.speed_index
     time: Any  # (B,) policy time [s]
     lanes: Any  # (B,) int, the number of lanes of each env's road (lanes 0 .. lanes - 1)
+    # (B, N) IDM/MOBIL parameters of each vehicle (DRIVER_DEFAULTS); read only when
+    # SimParams.drivers is set, else highway-env's class constants are used
+    time_wanted: Any
+    distance_wanted: Any
+    comfort_acc_max: Any
+    comfort_acc_min: Any
+    acc_max: Any
+    politeness: Any
+    lane_change_min_acc_gain: Any
+    lane_change_max_braking_imposed: Any
 
     @classmethod
     def zeros(cls, num_envs: int, num_vehicles: int, lanes: int = 3) -> SimState:
@@ -104,7 +132,12 @@ class SimState:
             crashed=np.zeros(shape, bool), impact=np.zeros((*shape, 2)), has_impact=np.zeros(shape, bool),
             speed_index=np.zeros(num_envs, np.int64), time=np.zeros(num_envs),
             lanes=np.full(num_envs, lanes, np.int64),
+            **{name: np.full(shape, value) for name, value in DRIVER_DEFAULTS.items()},
         )
+
+    def custom_drivers(self) -> bool:
+        """Whether any vehicle's IDM/MOBIL parameters differ from highway-env's defaults (numpy)."""
+        return any(bool((getattr(self, name)[:, 1:] != value).any()) for name, value in DRIVER_DEFAULTS.items())
 
     @classmethod
     def concat(cls, states: list[SimState]) -> SimState:
@@ -146,6 +179,7 @@ class SimParams:
     vehicles_density: float
     initial_lane_id: int | None
     xp: Any = None  # array operations (.xp.NumpyOps or .xp.TorchOps)
+    drivers: bool = False  # per-vehicle IDM/MOBIL parameters (SimState); False: the class constants
 
     @property
     def dt(self) -> float:
@@ -220,16 +254,21 @@ def _at_rows(xp, f, x, rows, at_zero=None):
 class EnvScenarios:
     """Per-env values of the config keys that may differ inside one batch, numpy arrays (B,):
     ``lanes_count``, ``vehicles_density``, ``ego_spacing``, ``initial_lane_id`` (-1: a random
-    lane, highway-env's None) and ``duration`` [s]. Rows are envs; :func:`spawn` takes the rows
-    it spawns."""
+    lane, highway-env's None) and ``duration`` [s]; and ``driver_weights`` (B, P), each env's
+    probability of each driver profile for a traffic vehicle (from ``other_vehicles_type`` and
+    ``driver_mix``). Rows are envs; :func:`spawn` takes the rows it spawns."""
 
     lanes_count: np.ndarray
     vehicles_density: np.ndarray
     ego_spacing: np.ndarray
     initial_lane_id: np.ndarray
     duration: np.ndarray
+    driver_weights: np.ndarray
 
-    KEYS = ("lanes_count", "vehicles_density", "ego_spacing", "initial_lane_id", "duration")
+    # the config keys that may differ between envs, and the arrays they make
+    KEYS = ("lanes_count", "vehicles_density", "ego_spacing", "initial_lane_id", "duration",
+            "other_vehicles_type", "driver_mix")
+    FIELDS = ("lanes_count", "vehicles_density", "ego_spacing", "initial_lane_id", "duration", "driver_weights")
 
     @classmethod
     def uniform(cls, config: dict, num_envs: int) -> EnvScenarios:
@@ -243,14 +282,19 @@ class EnvScenarios:
                    vehicles_density=np.array([float(c["vehicles_density"]) for c in configs]),
                    ego_spacing=np.array([float(c["ego_spacing"]) for c in configs]),
                    initial_lane_id=np.array(lane, dtype=np.int64),
-                   duration=np.array([float(c["duration"]) for c in configs]))
+                   duration=np.array([float(c["duration"]) for c in configs]),
+                   driver_weights=np.array([driver_weights(c) for c in configs]).reshape(len(configs), len(PROFILES)))
+
+    def custom_drivers(self) -> bool:
+        """Whether any env's traffic may drive with other parameters than highway-env's IDMVehicle."""
+        return bool((self.driver_weights[:, 1:] > 0).any())
 
     def rows(self, mask) -> EnvScenarios:
-        return EnvScenarios(*(getattr(self, k)[mask] for k in self.KEYS))
+        return EnvScenarios(*(getattr(self, k)[mask] for k in self.FIELDS))
 
     def assign(self, rows, other: EnvScenarios) -> None:
         """Rows ``rows`` of these arrays <- ``other`` (which holds exactly those rows, in order)."""
-        for k in self.KEYS:
+        for k in self.FIELDS:
             getattr(self, k)[rows] = getattr(other, k)
 
 
@@ -304,7 +348,21 @@ def spawn(params: SimParams, rng: np.random.Generator, num_envs: int,
     ts = params.target_speeds
     s.speed_index[:] = speed_to_index(_NP, ts, s.speed[:, 0])
     s.target_speed[:, 0] = ts[s.speed_index]
+    if scenarios is not None and scenarios.custom_drivers():
+        _assign_profiles(s, rng, scenarios.driver_weights)
     return s
+
+
+def _assign_profiles(s: SimState, rng: np.random.Generator, weights: np.ndarray) -> None:
+    """Each traffic vehicle of env b draws a driver profile with probabilities ``weights[b]``
+    (after every other draw of the spawn, so the scene is the same as without profiles) and
+    takes that profile's parameters; the ego keeps the defaults."""
+    B, N = s.x.shape
+    u = rng.uniform(size=(B, N))
+    edges = np.cumsum(weights, axis=1)[:, :-1]  # (B, P - 1) upper edges of the profiles' intervals
+    profile = (u[:, :, None] >= edges[:, None, :]).sum(axis=2)
+    for name, values in PROFILE_VALUES.items():
+        getattr(s, name)[:, 1:] = values[profile[:, 1:]]
 
 
 # ---------------------------------------------------------------- ego (MDPVehicle)
@@ -365,8 +423,14 @@ class FrameView:
     Vehicles are addressed by global index ``g = b * N + n``; -1 stands for None.
     """
 
-    def __init__(self, xp, s: SimState, v0=None) -> None:
+    def __init__(self, xp, s: SimState, v0=None, drivers: bool = False) -> None:
         self.xp = xp
+        # per-vehicle driver parameters, flat, or None: highway-env's constants for every vehicle
+        self.drivers = None
+        if drivers:
+            self.drivers = {name: getattr(s, name).reshape(-1) for name in DRIVER_DEFAULTS}
+            # desired_gap's 2 sqrt(-COMFORT_ACC_MAX * COMFORT_ACC_MIN), as highway-env orders it
+            self.drivers["gap_divisor"] = 2 * xp.sqrt(-self.drivers["comfort_acc_max"] * self.drivers["comfort_acc_min"])
         self.B, self.N = s.x.shape
         self.x = s.x.reshape(-1)
         self.y = s.y.reshape(-1)
@@ -383,7 +447,14 @@ class FrameView:
         # IDMVehicle.acceleration's free-road ratio max(v, 0) / |not_zero(v0)|, per vehicle
         self.ratio = xp.maximum(self.speed, 0.0) / (free_speed(xp, s) if v0 is None else v0)
         # ... and its free-road term with the vehicle's own DELTA (what every self-acceleration uses)
-        self.free = COMFORT_ACC_MAX * (1 - xp.power(self.ratio, self.delta))
+        self.free = self.param("comfort_acc_max", None) * (1 - xp.power(self.ratio, self.delta))
+
+    def param(self, name: str, me):
+        """Driver parameter ``name`` of vehicles ``me`` (global indices; None: all, in order): the
+        class constant when no vehicle has its own."""
+        if self.drivers is None:
+            return _GAP_DIVISOR if name == "gap_divisor" else DRIVER_DEFAULTS[name]
+        return self.drivers[name] if me is None else self.drivers[name][me]
 
 
 def free_speed(xp, s: SimState):
@@ -494,31 +565,35 @@ def _picker(ego):
     return (lambda a: a) if ego is None else (lambda a: a[ego])
 
 
-def desired_gap(F: FrameView, ego, front):
-    """IDMVehicle.desired_gap(ego, front) with projected speed difference (indices >= 0; ego None: all)."""
+def desired_gap(F: FrameView, me, ego, front):
+    """``me``.desired_gap(ego, front) with projected speed difference: vehicles ``me`` (global
+    indices; None: all, in order) judge with their own parameters (indices >= 0; ego None: all)."""
     pick = _picker(ego)
     ve = pick(F.speed)
     dv = (pick(F.vx) - F.vx[front]) * pick(F.cos) + (pick(F.vy) - F.vy[front]) * pick(F.sin)
-    return DISTANCE_WANTED + ve * TIME_WANTED + ve * dv / _GAP_DIVISOR
+    return (F.param("distance_wanted", me) + ve * F.param("time_wanted", me)
+            + ve * dv / F.param("gap_divisor", me))
 
 
-def idm_acceleration(F: FrameView, delta, ego, front, free=None):
-    """IDMVehicle.acceleration(ego_vehicle=ego, front_vehicle=front), with the caller's DELTA.
+def idm_acceleration(F: FrameView, me, ego, front, free=None):
+    """``me``.acceleration(ego_vehicle=ego, front_vehicle=front): vehicles ``me`` (global
+    indices; None: all, in order) compute with their own DELTA and IDM parameters.
 
     ``ego``/``front`` are global indices, -1 for None (then 0 / no interaction term); ego None
     means every vehicle in order (no gathers). ``free``: the free-road term, when the caller
-    has it (``F.free[ego]`` when delta is the ego's own).
+    has it (``F.free[ego]`` when me is ego).
     """
     xp = F.xp
     e = None if ego is None else xp.maximum(ego, 0)
     pick = _picker(e)
+    comfort_acc_max = F.param("comfort_acc_max", me)
     if free is None:
-        free = COMFORT_ACC_MAX * (1 - xp.power(pick(F.ratio), delta))
+        free = comfort_acc_max * (1 - xp.power(pick(F.ratio), F.delta if me is None else F.delta[me]))
     f = xp.maximum(front, 0)
     d = F.x[f] - pick(F.x)
     # power(gap / not_zero(d), 2): not_zero only flips the sign of |d| clamped to 1e-2, which
     # the square drops, so |d| clamped gives the same bits
-    interaction = COMFORT_ACC_MAX * xp.power(desired_gap(F, e, f) / xp.maximum(xp.abs(d), 1e-2), 2)
+    interaction = comfort_acc_max * xp.power(desired_gap(F, me, e, f) / xp.maximum(xp.abs(d), 1e-2), 2)
     acc = xp.where(front >= 0, free - interaction, free)
     return acc if ego is None else xp.where(ego >= 0, acc, 0.0)
 
@@ -531,29 +606,32 @@ def _mobil(F: FrameView, nb: Neighbours, me, candidate, self_a):
     xp = F.xp
     at = nb.at(me, candidate)
     new_preceding = nb.front(at)
-    d = F.delta[me]
-    self_pred_a = idm_acceleration(F, d, me, new_preceding, free=F.free[me])
+    self_pred_a = idm_acceleration(F, me, me, new_preceding, free=F.free[me])
     jerk = self_pred_a - self_a
-    if not POLITENESS:  # highway-env's IDMVehicle: the incentive is the own gain alone
+    politeness = F.param("politeness", me)
+    gain = F.param("lane_change_min_acc_gain", me)
+    braking = F.param("lane_change_max_braking_imposed", me)
+    impolite = not politeness if F.drivers is None else xp.host and not bool(xp.any(politeness != 0))
+    if impolite:  # highway-env's IDMVehicle (politeness 0): the incentive is the own gain alone
         # ... so the safety criterion is only evaluated where the incentive holds (about a
         # fifth of the candidates); the result is the same as evaluating both everywhere
-        keen = xp.flatnonzero(~(jerk < LANE_CHANGE_MIN_ACC_GAIN))
+        keen = xp.flatnonzero(~(jerk < gain))
         change = xp.zeros(me.shape[0], np.bool_)
         if keen.shape[0]:
             new_following = nb.rear((at[0][keen], at[1][keen]))
-            new_following_pred_a = idm_acceleration(F, d[keen], new_following, me[keen])
-            change[keen] = ~(new_following_pred_a < -LANE_CHANGE_MAX_BRAKING_IMPOSED)
+            new_following_pred_a = idm_acceleration(F, me[keen], new_following, me[keen])
+            change[keen] = ~(new_following_pred_a < -(braking if F.drivers is None else braking[keen]))
         return change
     new_following = nb.rear(at)
-    new_following_pred_a = idm_acceleration(F, d, new_following, me)
+    new_following_pred_a = idm_acceleration(F, me, new_following, me)
     own = nb.at(me, F.lane[me])
     old_preceding, old_following = nb.front(own), nb.rear(own)
-    new_following_a = idm_acceleration(F, d, new_following, new_preceding)
-    old_following_a = idm_acceleration(F, d, old_following, me)
-    old_following_pred_a = idm_acceleration(F, d, old_following, old_preceding)
-    jerk = jerk + POLITENESS * (new_following_pred_a - new_following_a + old_following_pred_a - old_following_a)
-    unsafe = new_following_pred_a < -LANE_CHANGE_MAX_BRAKING_IMPOSED
-    return ~unsafe & ~(jerk < LANE_CHANGE_MIN_ACC_GAIN)
+    new_following_a = idm_acceleration(F, me, new_following, new_preceding)
+    old_following_a = idm_acceleration(F, me, old_following, me)
+    old_following_pred_a = idm_acceleration(F, me, old_following, old_preceding)
+    jerk = jerk + politeness * (new_following_pred_a - new_following_a + old_following_pred_a - old_following_a)
+    unsafe = new_following_pred_a < -braking
+    return ~unsafe & ~(jerk < gain)
 
 
 def _aborts(F: FrameView, changing, deciding, decided):
@@ -573,7 +651,7 @@ def _aborts(F: FrameView, changing, deciding, decided):
     i = ((rows // N) * N)[:, None] + xp.arange(N)  # (K, N) every vehicle of j's env
     t_j = F.target_lane[j]
     dx = F.x[i] - F.x[j]
-    close = (F.lane[i] != t_j) & (0 < dx) & (dx < desired_gap(F, j + 0 * i, i)) & (i != j)
+    close = (F.lane[i] != t_j) & (0 < dx) & (dx < desired_gap(F, j + 0 * i, j + 0 * i, i)) & (i != j)
     # Only the close pairs (j, i) can abort j: iterate on them alone (usually a handful)
     k, n = xp.nonzero(close)
     if k.shape[0] == 0:
@@ -601,13 +679,13 @@ def road_act(s: SimState, params: SimParams, v0=None):
     xp = params.xp
     B, N = s.x.shape
     L = params.lanes
-    F = FrameView(xp, s, v0)
+    F = FrameView(xp, s, v0, params.drivers)
     is_traffic = xp.arange(N)[None, :] > 0
     active = (is_traffic & ~s.crashed).reshape(-1)  # crashed IDM vehicles return at once
     nb = neighbour_tables(xp, s, L)
     # IDM in the current lane for every vehicle; depends on positions only, so it is computed
     # once here and serves both MOBIL's acceleration(self, old_preceding) and the longitudinal control
-    acc = idm_acceleration(F, F.delta, None, nb.front(nb.at(None, F.lane)), free=F.free)
+    acc = idm_acceleration(F, None, None, nb.front(nb.at(None, F.lane)), free=F.free)
     # change_lane_policy
     changing = active & (F.lane != F.target_lane)
     deciding = active & ~changing & (LANE_CHANGE_DELAY < s.timer.reshape(-1))
@@ -637,9 +715,13 @@ def road_act(s: SimState, params: SimParams, v0=None):
     moving_lane = xp.flatnonzero(F.lane != F.target_lane)
     if moving_lane.shape[0]:
         front_target = nb.front(nb.at(moving_lane, F.target_lane[moving_lane]))
-        acc_target = idm_acceleration(F, F.delta[moving_lane], moving_lane, front_target, free=F.free[moving_lane])
+        acc_target = idm_acceleration(F, moving_lane, moving_lane, front_target, free=F.free[moving_lane])
         acc[moving_lane] = xp.minimum(acc[moving_lane], acc_target)
-    acc = xp.clip(acc, -ACC_MAX, ACC_MAX).reshape(B, N)
+    if F.drivers is None:
+        acc = xp.clip(acc, -ACC_MAX, ACC_MAX).reshape(B, N)
+    else:
+        acc_max = F.drivers["acc_max"]
+        acc = xp.minimum(xp.maximum(acc, -acc_max), acc_max).reshape(B, N)
     acc[:, 0] = KP_A * (s.target_speed[:, 0] - s.speed[:, 0])
     return steering, acc
 
