@@ -46,74 +46,111 @@ POLICIES = {"idle": lambda rng, n: np.full(n, 1), "random": lambda rng, n: rng.i
             "faster": lambda rng, n: np.full(n, 3), "slower": lambda rng, n: np.full(n, 4)}
 
 
-def make_highway(env_id: str):
+# FastHighway's configuration for each highway-env env id, before a factor's override
+FAST_BASE_CONFIGS = {"highway-fast-v0": {}, "highway-v0": highway_v0_config()}
+
+
+def fast_config(env_id: str, override: dict | None = None) -> dict:
+    """FastHighway's configuration simulating ``env_id`` with the config ``override``."""
+    if env_id not in FAST_BASE_CONFIGS:
+        raise ValueError(f"no FastHighway configuration for {env_id!r}; known: {', '.join(FAST_BASE_CONFIGS)} "
+                         "(add one to parity.FAST_BASE_CONFIGS)")
+    return {**FAST_BASE_CONFIGS[env_id], **(override or {})}
+
+
+def make_highway(env_id: str, override: dict | None = None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return gym.make(env_id).unwrapped
+        return gym.make(env_id, config=dict(override or {})).unwrapped
 
 
-def step_parity(env_id: str, scenes: int, horizon: int, seed0: int) -> dict:
-    config = {} if env_id == "highway-fast-v0" else highway_v0_config()
-    hw = make_highway(env_id)
-    pos_err, speed_err, obs_err, rew_err = [], [], [], []
-    ego_crashes = traffic_crashes = lane_changes = 0
+def _run_scene(hw, core: FastHighwayCore, rng: np.random.Generator, horizon: int | None) -> dict:
+    """Both simulators take the same random ego actions for ``horizon`` policy steps (None: until
+    highway-env's episode ends); the largest errors and what the scene exercised."""
+    err = dict.fromkeys(("position", "speed", "observation", "reward"), 0.0)
+    lanes, lane_changes, steps, end_differs = core.state.lane[0, 1:].copy(), 0, 0, False
+    while horizon is None or steps < horizon:
+        action = int(rng.integers(5))
+        hw_obs, hw_rew, hw_term, hw_trunc, _ = hw.step(action)
+        rew, term, trunc, _ = core.step(np.array([action]))
+        st = core.state
+        pos = np.array([v.position for v in hw.road.vehicles])
+        speed = np.array([v.speed for v in hw.road.vehicles])
+        err["position"] = max(err["position"], float(np.abs(pos - np.stack([st.x[0], st.y[0]], -1)).max()))
+        err["speed"] = max(err["speed"], float(np.abs(speed - st.speed[0]).max()))
+        err["observation"] = max(err["observation"], float(np.abs(hw_obs - core.observe()[0]).max()))
+        err["reward"] = max(err["reward"], abs(float(hw_rew) - float(rew[0])))
+        lane_changes += int((st.lane[0, 1:] != lanes).sum())
+        lanes = st.lane[0, 1:].copy()
+        end_differs |= (bool(hw_term), bool(hw_trunc)) != (bool(term[0]), bool(trunc[0]))
+        steps += 1
+        if horizon is None and (hw_term or hw_trunc):
+            break
+    return {**err, "lane_changes": lane_changes, "steps": steps, "end_differs": end_differs,
+            "ego_crashed": int(core.state.crashed[0, 0]), "traffic_crashed": int(core.state.crashed[0, 1:].sum())}
+
+
+def step_parity(env_id: str, scenes: int, horizon: int | None, seed0: int, override: dict | None = None) -> dict:
+    """Step parity on ``scenes`` highway-env scenes (``reset(seed0 + i)``) imported into FastHighway,
+    for ``horizon`` policy steps each or, with ``horizon=None``, each whole episode."""
+    hw = make_highway(env_id, override)
+    config = fast_config(env_id, override)
+    runs = []
     start = time.perf_counter()
     for scene in range(scenes):
         seed = seed0 + scene
         hw.reset(seed=seed)
         core = FastHighwayCore(1, config)
         core.set_state(state_from_highway(hw))
-        rng = np.random.default_rng(seed)
-        p = s = o = r = 0.0
-        lanes = core.state.lane[0, 1:].copy()
-        for _ in range(horizon):
-            action = int(rng.integers(5))
-            hw_obs, hw_rew, *_ = hw.step(action)
-            rew, *_ = core.step(np.array([action]))
-            st = core.state
-            pos = np.array([v.position for v in hw.road.vehicles])
-            p = max(p, float(np.abs(pos - np.stack([st.x[0], st.y[0]], -1)).max()))
-            s = max(s, float(np.abs(np.array([v.speed for v in hw.road.vehicles]) - st.speed[0]).max()))
-            o = max(o, float(np.abs(hw_obs - core.observe()[0]).max()))
-            r = max(r, abs(float(hw_rew) - float(rew[0])))
-            lane_changes += int((st.lane[0, 1:] != lanes).sum())
-            lanes = st.lane[0, 1:].copy()
-        ego_crashes += int(core.state.crashed[0, 0])
-        traffic_crashes += int(core.state.crashed[0, 1:].sum())
-        pos_err.append(p), speed_err.append(s), obs_err.append(o), rew_err.append(r)
-    pos_err, speed_err = np.array(pos_err), np.array(speed_err)
+        runs.append(_run_scene(hw, core, np.random.default_rng(seed), horizon))
+    per_scene = {k: np.array([r[k] for r in runs]) for k in runs[0]}
+    pos_err, speed_err = per_scene["position"], per_scene["speed"]
     quantiles = [0.5, 0.95, 0.99, 1.0]
-    return {
+    steps = horizon if horizon is not None else float(per_scene["steps"].mean())
+    report = {
         "env_id": env_id, "scenes": scenes, "horizon_policy_steps": horizon,
-        "simulated_seconds_per_scene": horizon / hw.config["policy_frequency"],
+        "simulated_seconds_per_scene": steps / hw.config["policy_frequency"],
         "seconds": time.perf_counter() - start,
         "position_error_m_quantiles": dict(zip(map(str, quantiles), np.quantile(pos_err, quantiles).tolist())),
         "speed_error_mps_quantiles": dict(zip(map(str, quantiles), np.quantile(speed_err, quantiles).tolist())),
-        "observation_error_max": float(max(obs_err)), "reward_error_max": float(max(rew_err)),
+        "observation_error_max": float(per_scene["observation"].max()),
+        "reward_error_max": float(per_scene["reward"].max()),
         "share_within_0.05": float(np.mean((pos_err <= 0.05) & (speed_err <= 0.05))),
-        "coverage": {"scenes_with_ego_crash": ego_crashes, "traffic_vehicles_crashed": traffic_crashes,
-                     "traffic_lane_changes": lane_changes},
+        "coverage": {"scenes_with_ego_crash": int(per_scene["ego_crashed"].sum()),
+                     "traffic_vehicles_crashed": int(per_scene["traffic_crashed"].sum()),
+                     "traffic_lane_changes": int(per_scene["lane_changes"].sum())},
         "per_scene_position_error_m": pos_err.tolist(),
     }
+    if horizon is None:  # whole episodes: how long they lasted and whether both ended alike
+        report |= {"policy_steps_per_scene_mean": steps,
+                   "scenes_whose_episode_end_differs": int(per_scene["end_differs"].sum()),
+                   "per_scene_speed_error_mps": speed_err.tolist()}
+    return report
 
 
-def _mean_ci(values) -> dict:
+def step_parity_line(report: dict) -> str:
+    return (f"{report['scenes']} scenes, within 0.05: {report['share_within_0.05']:.3f}, "
+            f"max pos err {report['position_error_m_quantiles']['1.0']:.2e} m")
+
+
+def mean_ci(values) -> dict:
     """Mean and half-width of the 95% Student-t CI (``None`` for fewer than two values)."""
     values = np.asarray(values, dtype=float)
     return {"mean": float(values.mean()), "ci95": t_half_width(values), "n": int(len(values))}
 
 
-def _overlap(a: dict, b: dict) -> bool:
+def cis_overlap(a: dict, b: dict) -> bool:
     """Whether the two means lie within their CI half-widths summed (False without a CI)."""
     return a["ci95"] is not None and b["ci95"] is not None and abs(a["mean"] - b["mean"]) <= a["ci95"] + b["ci95"]
 
 
-def _pm(m: dict) -> str:
+def format_ci(m: dict) -> str:
     return f"{m['mean']:.3f}±{m['ci95']:.3f}" if m["ci95"] is not None else f"{m['mean']:.3f} n=1"
 
 
-def highway_episodes(policy: str, episodes: int, seed0: int) -> dict:
-    hw = make_highway("highway-fast-v0")
+def highway_episodes(policy: str, episodes: int, seed0: int, env_id: str = "highway-fast-v0",
+                     override: dict | None = None) -> dict:
+    hw = make_highway(env_id, override)
     rng = np.random.default_rng(seed0)
     crashes, speeds, returns, change_rates = [], [], [], []
     for ep in range(episodes):
@@ -134,12 +171,13 @@ def highway_episodes(policy: str, episodes: int, seed0: int) -> dict:
         speeds.append(np.mean(ep_speeds))
         returns.append(ep_return)
         change_rates.append(changes / (len(lanes) * steps / hw.config["policy_frequency"]))
-    return {"crash_rate": _mean_ci(crashes), "mean_speed": _mean_ci(speeds), "return": _mean_ci(returns),
-            "traffic_lane_change_rate": _mean_ci(change_rates)}
+    return {"crash_rate": mean_ci(crashes), "mean_speed": mean_ci(speeds), "return": mean_ci(returns),
+            "traffic_lane_change_rate": mean_ci(change_rates)}
 
 
-def fast_episodes(policy: str, episodes: int, seed0: int) -> dict:
-    core = FastHighwayCore(episodes, {})
+def fast_episodes(policy: str, episodes: int, seed0: int, env_id: str = "highway-fast-v0",
+                  override: dict | None = None) -> dict:
+    core = FastHighwayCore(episodes, fast_config(env_id, override))
     core.seed(seed0)
     core.reset_envs()
     rng = np.random.default_rng(seed0)
@@ -159,9 +197,22 @@ def fast_episodes(policy: str, episodes: int, seed0: int) -> dict:
         crashed[done] = info["crashed"][done]
         running &= ~done
     n_traffic = core.params.vehicles - 1
-    return {"crash_rate": _mean_ci(crashed), "mean_speed": _mean_ci(speed_sum / steps),
-            "return": _mean_ci(ep_return),
-            "traffic_lane_change_rate": _mean_ci(changes / (n_traffic * steps / core.params.policy_frequency))}
+    return {"crash_rate": mean_ci(crashed), "mean_speed": mean_ci(speed_sum / steps),
+            "return": mean_ci(ep_return),
+            "traffic_lane_change_rate": mean_ci(changes / (n_traffic * steps / core.params.policy_frequency))}
+
+
+def statistical_parity(policy: str, hw_episodes: int, fh_episodes: int, seed0: int,
+                       env_id: str = "highway-fast-v0", override: dict | None = None) -> dict:
+    """Episode metrics of ``policy`` on highway-env and on FastHighway, and whether their CIs overlap."""
+    hw = highway_episodes(policy, hw_episodes, seed0, env_id, override)
+    fh = fast_episodes(policy, fh_episodes, seed0, env_id, override)
+    return {"highway_env": hw, "fast_highway": fh, "cis_overlap": {k: cis_overlap(hw[k], fh[k]) for k in hw}}
+
+
+def statistical_parity_line(unit: dict) -> str:
+    hw, fh = unit["highway_env"], unit["fast_highway"]
+    return ", ".join(f"{k} {format_ci(hw[k])} vs {format_ci(fh[k])}" for k in hw)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,18 +232,13 @@ def main(argv: list[str] | None = None) -> int:
         if scenes:
             report = step_parity(env_id, scenes, args.horizon, seed0=1000)
             result["step_parity"].append(report)
-            print(f"step parity {env_id}: {scenes} scenes, within 0.05: {report['share_within_0.05']:.3f}, "
-                  f"max pos err {report['position_error_m_quantiles']['1.0']:.2e} m", flush=True)
+            print(f"step parity {env_id}: {step_parity_line(report)}", flush=True)
     for policy in args.policies:
         if not args.hw_episodes:
             break
-        hw = highway_episodes(policy, args.hw_episodes, seed0=5000)
-        fh = fast_episodes(policy, args.fh_episodes, seed0=5000)
-        agree = {k: _overlap(hw[k], fh[k]) for k in hw}
-        result["statistical_parity"][policy] = {"highway_env": hw, "fast_highway": fh, "cis_overlap": agree}
-        print(f"statistical parity {policy}: " + ", ".join(
-            f"{k} {_pm(hw[k])} vs {_pm(fh[k])}"
-            for k in hw), flush=True)
+        unit = statistical_parity(policy, args.hw_episodes, args.fh_episodes, seed0=5000)
+        result["statistical_parity"][policy] = unit
+        print(f"statistical parity {policy}: {statistical_parity_line(unit)}", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")

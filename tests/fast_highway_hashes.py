@@ -32,6 +32,10 @@ CASES: dict[str, tuple[int, dict[str, Any], list | None, int]] = {
         8, {"vehicles_count": 12},
         [{"vehicles_density": 0.5 + 0.25 * b, "ego_spacing": 1 + b % 2, "initial_lane_id": b % 3 or None,
           "duration": 10 + 5 * b} for b in range(8)], 40),
+    "per-env lanes, vehicles and drivers": (
+        8, {"vehicles_count": 12, "traffic_collisions": True},
+        [{"lanes_count": 2 + b % 5, "vehicles_count": 4 + 3 * b,
+          "driver_mix": {"normal": 1, "aggressive": b % 3, "defensive": b % 2}} for b in range(8)], 40),
 }
 
 

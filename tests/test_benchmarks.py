@@ -147,3 +147,48 @@ def test_mixed_batch_speed_runs_at_toy_size(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     draws = [mixed_batch_speed.draw(rng) for _ in range(50)]
     assert {d["duration"] for d in draws} == {20, 30, 40} and all(0.5 <= d["vehicles_density"] <= 2.5 for d in draws)
+
+
+def test_factor_parity_saves_each_unit_and_a_rerun_does_only_what_is_missing(tmp_path, monkeypatch):
+    import factor_parity
+
+    out = tmp_path / "factor_parity.json"
+    args = ["--factors", "lanes_2", "--scenes", "2", "--hw-episodes", "3", "--fh-episodes", "8", "--out", str(out)]
+    assert factor_parity.main(args) == 0
+    first = json.loads(out.read_text())
+    units = first["units"]
+    assert list(units) == ["lanes_2/step", "lanes_2/statistical/random", "lanes_2/statistical/idle"]
+    assert {"command", "date_utc", "cpu_count", "git"} <= set(first["invocations"][0])
+    step = units["lanes_2/step"]
+    assert step["settings"]["override"] == {"lanes_count": 2} and len(step["load_average_at_start"]) == 3
+    report = step["result"]
+    assert report["scenes"] == 2 and report["horizon_policy_steps"] is None  # whole episodes
+    assert 1 <= report["policy_steps_per_scene_mean"] <= 30 and len(report["per_scene_speed_error_mps"]) == 2
+    idle = units["lanes_2/statistical/idle"]["result"]
+    assert idle["highway_env"]["return"]["n"] == 3 and idle["fast_highway"]["return"]["n"] == 8
+    assert set(idle["cis_overlap"]) == set(idle["highway_env"])
+
+    # as if the run had stopped before its last unit: only that one is computed again
+    del units["lanes_2/statistical/idle"]
+    out.write_text(json.dumps(first))
+    calls = []
+
+    def recomputed(*a, **kw):
+        raise AssertionError("a finished unit was computed again")
+
+    def fake_statistical(policy, *a, **kw):
+        calls.append(policy)
+        return idle
+
+    monkeypatch.setattr(factor_parity, "step_parity", recomputed)
+    monkeypatch.setattr(factor_parity, "statistical_parity", fake_statistical)
+    assert factor_parity.main(args) == 0
+    again = json.loads(out.read_text())
+    assert calls == ["idle"] and len(again["invocations"]) == 2
+    assert {k: v for k, v in again["units"].items() if k != "lanes_2/statistical/idle"} == units
+    assert again["units"]["lanes_2/statistical/idle"]["invocation"] == 1
+
+    # other settings for a finished unit: refused before anything runs or is written
+    before = out.read_text()
+    assert factor_parity.main([*args, "--scenes", "3"]) == 2
+    assert out.read_text() == before

@@ -35,7 +35,7 @@ def test_shipped_family_loads_and_says_what_it_draws():
     (_family(vehicles_densty={"uniform": [1, 2]}), r"draw\.vehicles_densty: not a per-env key .*did you mean "
                                                    r"'vehicles_density'"),
     (_family(policy_frequency={"choice": [1, 5]}), r"draw\.policy_frequency: not a per-env key of "
-                                                   r"laneforge/FastHighway-v0; drawable: lanes_count, vehicles_density"),
+                                                   r"laneforge/FastHighway-v0; drawable: lanes_count, vehicles_count"),
     (_family(duration={"uniform": [10, 20], "choice": [5]}), r"draw\.duration: give exactly one of uniform"),
     (_family(duration={"uniform": [20, 10]}), r"draw\.duration\.uniform: low must not exceed high"),
     (_family(vehicles_density={"uniform": [0.0, 2.0]}), r"draw\.vehicles_density: must be > 0"),

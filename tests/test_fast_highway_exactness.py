@@ -62,11 +62,11 @@ def test_host_shortcuts_change_no_bit(config):
     assert _run_both(cores, steps=20, seed=1) > 0  # the collision and impact code ran
 
 
-MIXED_ROADS_AND_DRIVERS = [{"lanes_count": 2 + b % 5, "driver_mix": {"normal": 1, "aggressive": b % 2, "defensive": 1}}
-                           for b in range(40)]
+MIXED_ROADS_AND_DRIVERS = [{"lanes_count": 2 + b % 5, "driver_mix": {"normal": 1, "aggressive": b % 2, "defensive": 1},
+                            "vehicles_count": 5 + (7 * b) % 26} for b in range(40)]  # 5 to 30 vehicles
 
 
-def test_host_shortcuts_change_no_bit_with_roads_of_2_to_6_lanes_and_driver_profiles():
+def test_host_shortcuts_change_no_bit_with_roads_of_2_to_6_lanes_driver_profiles_and_padding():
     cores = [FastHighwayCore(40, {"traffic_collisions": True}) for _ in range(2)]
     cores[1].xp.host = False
     for core in cores:
@@ -177,7 +177,7 @@ def test_mobil_checks_safety_where_the_incentive_holds_with_the_same_result():
 
 @pytest.mark.parametrize("config, per_env", [({}, None), (highway_v0_config(), None),
                                              ({}, MIXED_ROADS_AND_DRIVERS[:32])],
-                         ids=["highway-fast", "highway-v0", "lanes-2-to-6-and-drivers"])
+                         ids=["highway-fast", "highway-v0", "lanes-drivers-vehicles-per-env"])
 def test_torch_device_code_path_agrees_with_numpy(config, per_env):
     """The torch backend with ``host = False`` runs the code a CUDA device runs (no read-backs,
     no shortcuts), here on the CPU: it must agree with numpy to rounding."""

@@ -62,6 +62,71 @@ def test_env_b_of_a_mixed_batch_is_env_b_of_a_uniform_batch_with_its_values():
     assert mixed.state.lane[0].max() == 1 and mixed.state.lane[1].max() == 4
 
 
+def _cut(state, b: int, count: int):
+    """Env b's first ``count`` slots as a one-env numpy state."""
+    from dataclasses import fields
+    return type(state)(**{f.name: getattr(state, f.name)[b : b + 1, :count] if getattr(state, f.name).ndim > 1
+                          else getattr(state, f.name)[b : b + 1] for f in fields(state)})
+
+
+@pytest.mark.parametrize("config", [{}, {"traffic_collisions": True, "vehicles_density": 2.0}],
+                         ids=["ego-collisions", "all-pairs"])
+def test_padding_changes_nothing_env_b_with_absent_slots_runs_as_alone(config):
+    """Envs with 3, 8, 20 and 12 vehicles in one batch of 21 slots: each runs bit for bit as the
+    same scene alone (no slots to spare), observation and reward included, and no absent slot
+    ever moves, is seen or is hit."""
+    counts = [3, 8, 20, 12]
+    mixed = FastHighwayCore(4, {**config, "vehicles_count": 12})
+    mixed.set_scenarios([{"vehicles_count": c} for c in counts])
+    mixed.seed(5)
+    mixed.reset_envs()
+    assert mixed.params.vehicles == 21 and mixed.params.padded
+    np.testing.assert_array_equal(mixed.state.present.sum(axis=1), np.array(counts) + 1)
+    alone = []
+    for b, c in enumerate(counts):
+        core = FastHighwayCore(1, {**config, "vehicles_count": c})
+        core.set_state(_cut(mixed.state, b, c + 1))
+        alone.append(core)
+    parked = mixed.state.x[~mixed.state.present].copy()
+    rng = np.random.default_rng(1)
+    crashes = 0
+    for _ in range(12):
+        actions = rng.integers(0, 5, 4)
+        rew, term, _, _ = mixed.step(actions)
+        obs = mixed.observe()
+        for b, core in enumerate(alone):
+            r, t, _, _ = core.step(actions[b : b + 1])
+            n = counts[b] + 1
+            for name in ("x", "y", "speed", "heading", "lane", "target_lane", "crashed"):
+                assert getattr(mixed.state, name)[b, :n].tobytes() == getattr(core.state, name)[0].tobytes(), name
+            assert rew[b] == r[0] and term[b] == t[0] and obs[b].tobytes() == core.observe()[0].tobytes()
+        crashes += int(mixed.state.crashed.sum())
+        assert mixed.state.x[~mixed.state.present].tobytes() == parked.tobytes()
+        assert not mixed.state.crashed[~mixed.state.present].any()
+    assert crashes > 0
+
+
+def test_per_env_vehicle_counts_beyond_the_batch_grow_it_and_pad_running_scenes():
+    venv = FastHighwayVectorEnv(3, {"vehicles_count": 5})
+    venv.reset(seed=0, options={"config": [{"vehicles_count": 2}, {"vehicles_count": 30}, {}]})
+    assert venv.core.params.vehicles == 31
+    np.testing.assert_array_equal(venv.core.state.present.sum(axis=1), [3, 31, 6])
+    for _ in range(3):
+        venv.step(np.ones(3, int))
+    # a family drawing more vehicles at an autoreset: the running scenes are padded, unchanged
+    grown, same = venv.core, copy.deepcopy(venv.core)
+    grown._fit_vehicles(np.array([41]))
+    assert grown.params.vehicles == 41 and grown.state.present.sum() == same.state.present.sum()
+    for _ in range(4):
+        actions = np.random.default_rng(0).integers(0, 5, 3)
+        assert grown.step(actions)[0].tobytes() == same.step(actions)[0].tobytes()
+        assert grown.state.x[:, :31].tobytes() == same.state.x.tobytes()
+        assert grown.observe().tobytes() == same.observe().tobytes()
+    frames = FastHighwayVectorEnv(3, {"vehicles_count": 5}, render_mode="rgb_array")
+    frames.reset(seed=0, options={"config": [{"vehicles_count": 2}, {"vehicles_count": 30}, {}]})
+    assert len(frames.render()) == 3  # absent slots are not drawn (the mirror road holds env b's vehicles)
+
+
 def test_vector_env_takes_a_list_of_per_env_configs_and_each_env_keeps_its_own():
     venv = FastHighwayVectorEnv(4, {"vehicles_count": 5})
     venv.reset(seed=1, options={"config": MIXED})
@@ -82,8 +147,9 @@ def test_vector_env_takes_a_list_of_per_env_configs_and_each_env_keeps_its_own()
 
 
 @pytest.mark.parametrize("configs, message", [
-    ([{"policy_frequency": 5}] * 3 + [{}], r"policy_frequency: env 3 has '\(not set\)', env 0 5: only lanes_count"),
-    ([{"vehicles_count": 9}, {"vehicles_count": 8}, {}, {}], r"vehicles_count: env 1 has 8, env 0 9"),
+    ([{"policy_frequency": 5}] * 3 + [{}], r"policy_frequency: env 3 has '\(not set\)', env 0 5: only lanes_count, vehicles_count"),
+    ([{"simulation_frequency": 10}, {"simulation_frequency": 5}, {}, {}], r"simulation_frequency: env 1 has 5, env 0 10"),
+    ([{"vehicles_count": 1001}, {}, {}, {}], r"vehicles_count"),
     ([{"vehicles_density": -1.0}, {}, {}, {}], r"vehicles_density: must be > 0"),
     ([{"initial_lane_id": 3}, {}, {}, {}], r"initial_lane_id"),
     ([{}, {}, {}], r"one dict of config keys per env \(4\)"),
@@ -99,9 +165,9 @@ def test_bad_per_env_configs_are_refused_and_change_nothing(configs, message):
 
 def test_shared_keys_in_a_list_apply_to_the_whole_batch():
     venv = FastHighwayVectorEnv(2, {"vehicles_count": 5})
-    obs, _ = venv.reset(seed=0, options={"config": [{"vehicles_count": 8, "duration": 3},
-                                                    {"vehicles_count": 8, "duration": 6}]})
-    assert venv.core.params.vehicles == 9 and venv.config["vehicles_count"] == 8
+    obs, _ = venv.reset(seed=0, options={"config": [{"policy_frequency": 5, "duration": 3},
+                                                    {"policy_frequency": 5, "duration": 6}]})
+    assert venv.core.params.policy_frequency == 5 and venv.config["policy_frequency"] == 5
     np.testing.assert_array_equal(venv.core.scenarios.duration, [3, 6])
 
 
@@ -125,8 +191,8 @@ def test_sb3_set_options_per_env_matches_dummy_vec_env_of_single_envs():
 
 
 def test_the_per_env_keys_are_the_road_spawn_driver_and_time_limit_keys():
-    assert PER_ENV_KEYS == ("lanes_count", "vehicles_density", "ego_spacing", "initial_lane_id", "duration",
-                            "other_vehicles_type", "driver_mix")
+    assert PER_ENV_KEYS == ("lanes_count", "vehicles_count", "vehicles_density", "ego_spacing", "initial_lane_id",
+                            "duration", "other_vehicles_type", "driver_mix")
 
 
 def test_a_driver_mix_gives_each_vehicle_a_profile_with_the_mix_weights():

@@ -62,6 +62,8 @@ def road_from_state(s: SimState, b: int, params: SimParams, road: Road | None = 
         road.network = RoadNetwork.straight_road_network(lanes, speed_limit=30)
     road.vehicles = []
     for n in range(s.x.shape[1]):
+        if not s.present[b, n]:  # an absent slot (env b has fewer vehicles than the batch)
+            continue
         pos = np.array([s.x[b, n], s.y[b, n]])
         lane_index = ("0", "1", int(s.target_lane[b, n]))
         if n == 0:

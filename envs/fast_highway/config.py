@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.checks import HIGHWAY_RULES, Number, Rule, check_config, check_keys, config_error
+from envs.checks import HIGHWAY_RULES, MAX_VEHICLES, Number, Rule, check_config, check_keys, config_error
 from envs.drivers import DRIVER_CLASS_PATHS, DRIVER_PROFILES
 from envs.suggest import did_you_mean as _suggest
 
@@ -97,7 +97,7 @@ def highway_v0_config() -> dict[str, Any]:
 # the rest by validate_config below.
 RULES: dict[str, Rule] = {
     **HIGHWAY_RULES,
-    "vehicles_count": Number(low=1, integer=True),
+    "vehicles_count": Number(low=1, high=MAX_VEHICLES, integer=True),  # (arrays are (B, vehicles_count + 1))
     "simulation_frequency": Number(low=1, integer=True),  # [Hz]
     "policy_frequency": Number(low=1, integer=True),  # [Hz]
 }

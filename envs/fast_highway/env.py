@@ -93,6 +93,7 @@ class FastHighwayCore:
         state = state.copy()
         self._fit_lanes(int(state.lanes.max()))
         self._fit_drivers(state.custom_drivers())
+        self.params = replace(self.params, vehicles=state.x.shape[1], padded=self.params.padded or not state.present.all())
         # x, y and heading are never -0.0 in a simulation (see SimState); + 0.0 maps -0.0 to +0.0
         for a in (state.x, state.y, state.heading):
             a += 0.0
@@ -128,12 +129,23 @@ class FastHighwayCore:
             self._durations = self.xp.asarray(scenarios.duration)
             self._fit_lanes(int(scenarios.lanes_count.max()))
             self._fit_drivers(scenarios.custom_drivers())
+            self._fit_vehicles(scenarios.vehicles_count + 1)
 
     def _fit_lanes(self, lanes: int) -> None:
         """Make room for a road of ``lanes`` lanes in the batch (the neighbour tables span
         ``params.lanes`` lanes; each env's road keeps its own count, ``state.lanes``)."""
         if lanes > self.params.lanes:
             self.params = replace(self.params, lanes=lanes)
+
+    def _fit_vehicles(self, counts: np.ndarray) -> None:
+        """Make room for envs of ``counts`` vehicles (ego included): the batch holds the most
+        of them, and envs with fewer have absent slots (the running envs' scenes are padded)."""
+        most = int(counts.max())
+        if most > self.params.vehicles:
+            self.state = self.state.numpy(self.xp).padded(most).to(self.xp)
+            self.params = replace(self.params, vehicles=most, padded=True)
+        if (counts < self.params.vehicles).any() and not self.params.padded:
+            self.params = replace(self.params, padded=True)
 
     def _fit_drivers(self, custom: bool) -> None:
         """Simulate with each vehicle's own IDM/MOBIL parameters from now on when some may differ

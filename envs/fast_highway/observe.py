@@ -4,6 +4,10 @@ Mirrors highway-env 1.12: ``KinematicObservation.observe`` (ego row in absolute 
 up to ``vehicles_count - 1`` nearest vehicles within 200 m, sorted by longitudinal distance,
 relative coordinates, lmap to [-1, 1] and clip, zero rows for absent vehicles, float32) and
 ``HighwayEnv._rewards`` / ``_reward`` / ``_is_terminated`` / ``_is_truncated``.
+
+One deliberate difference: with observation ``vehicles_count`` 1 highway-env returns the ego row
+plus every visible vehicle (``close_objects_to(count=0)`` means no limit), breaking its own
+observation space; FastHighway returns the ego row alone, the shape its space declares.
 """
 
 from __future__ import annotations
@@ -77,10 +81,14 @@ class KinematicsObserver:
         B, N = x.shape
         dx, dy = x - x[:, :1], y - y[:, :1]
         visible = xp.sqrt(dx * dx + dy * dy) < PERCEPTION_DISTANCE
+        visible &= s.present if rows is None else s.present[rows]  # absent slots are no vehicles
         visible[:, 0] = False
         if not self.see_behind:
             visible &= -2 * V_LENGTH < dx
-        key = xp.where(visible, xp.abs(dx), float("inf"))
+        # sorted: the nearest along the road; shuffled: highway-env's close_objects_to(sort=False)
+        # keeps the first visible ones in road order (slot order), shuffled afterwards
+        rank = xp.abs(dx) if self.order == "sorted" else xp.astype(xp.arange(N), np.float64)[None, :] + 0 * dx
+        key = xp.where(visible, rank, float("inf"))
         count = min(self.vehicles_count - 1, N - 1)
         order = xp.argsort_stable(key, axis=1)[:, :count]
         present = xp.take_along_axis(visible, order, axis=1)
@@ -164,7 +172,7 @@ def drive_state(xp, s: SimState) -> dict[str, np.ndarray]:
     x, y = xp.to_numpy(s.x), xp.to_numpy(s.y)
     speed, heading = xp.to_numpy(s.speed), xp.to_numpy(s.heading)
     lane = xp.to_numpy(s.lane)[:, :1]
-    ahead = ((np.abs(y - LANE_WIDTH * lane) <= LANE_WIDTH / 2 + 1) & (x >= -V_LENGTH)
+    ahead = (xp.to_numpy(s.present) & (np.abs(y - LANE_WIDTH * lane) <= LANE_WIDTH / 2 + 1) & (x >= -V_LENGTH)
              & (x < LANE_LENGTH + V_LENGTH) & (x >= x[:, :1]))
     ahead[:, 0] = False
     front_x = np.where(ahead, x, np.inf)

@@ -110,6 +110,10 @@ class SimState:
     speed_index: Any  # (B,) int, ego's MDPVehicle.speed_index
     time: Any  # (B,) policy time [s]
     lanes: Any  # (B,) int, the number of lanes of each env's road (lanes 0 .. lanes - 1)
+    # (B, N) bool: the slot holds a vehicle of its env. Envs with fewer vehicles than the batch's
+    # N have absent slots (after their vehicles): parked, still, and left out of neighbours,
+    # collisions and observations (read only when SimParams.padded is set)
+    present: Any
     # (B, N) IDM/MOBIL parameters of each vehicle (DRIVER_DEFAULTS); read only when
     # SimParams.drivers is set, else highway-env's class constants are used
     time_wanted: Any
@@ -131,7 +135,7 @@ class SimState:
             target_speed=np.zeros(shape), delta=np.full(shape, DELTA_DEFAULT), timer=np.zeros(shape),
             crashed=np.zeros(shape, bool), impact=np.zeros((*shape, 2)), has_impact=np.zeros(shape, bool),
             speed_index=np.zeros(num_envs, np.int64), time=np.zeros(num_envs),
-            lanes=np.full(num_envs, lanes, np.int64),
+            lanes=np.full(num_envs, lanes, np.int64), present=np.ones(shape, bool),
             **{name: np.full(shape, value) for name, value in DRIVER_DEFAULTS.items()},
         )
 
@@ -139,10 +143,25 @@ class SimState:
         """Whether any vehicle's IDM/MOBIL parameters differ from highway-env's defaults (numpy)."""
         return any(bool((getattr(self, name)[:, 1:] != value).any()) for name, value in DRIVER_DEFAULTS.items())
 
+    def padded(self, num_vehicles: int) -> SimState:
+        """This numpy state with absent slots appended up to ``num_vehicles`` per env."""
+        B, N = self.x.shape
+        if num_vehicles <= N:
+            return self
+        extra = SimState.zeros(B, num_vehicles - N)
+        park(extra, N)
+        out = {}
+        for f in fields(self):
+            mine = getattr(self, f.name)
+            out[f.name] = mine if mine.ndim == 1 else np.concatenate([mine, getattr(extra, f.name)], axis=1)
+        return SimState(**out)
+
     @classmethod
     def concat(cls, states: list[SimState]) -> SimState:
-        """One numpy batch of numpy ``states`` (same vehicle count), env after env; e.g. scenes
-        imported from highway-env with different roads, stepped as one batch."""
+        """One numpy batch of numpy ``states``, env after env, padded to the most vehicles; e.g.
+        scenes imported from highway-env with different roads and traffic, stepped as one batch."""
+        n = max(s.x.shape[1] for s in states)
+        states = [s.padded(n) for s in states]
         return cls(**{f.name: np.concatenate([getattr(s, f.name) for s in states]) for f in fields(cls)})
 
     def to(self, xp) -> SimState:
@@ -180,6 +199,7 @@ class SimParams:
     initial_lane_id: int | None
     xp: Any = None  # array operations (.xp.NumpyOps or .xp.TorchOps)
     drivers: bool = False  # per-vehicle IDM/MOBIL parameters (SimState); False: the class constants
+    padded: bool = False  # some envs have absent slots (SimState.present); False: every slot is a vehicle
 
     @property
     def dt(self) -> float:
@@ -253,12 +273,13 @@ def _at_rows(xp, f, x, rows, at_zero=None):
 @dataclass(frozen=True)
 class EnvScenarios:
     """Per-env values of the config keys that may differ inside one batch, numpy arrays (B,):
-    ``lanes_count``, ``vehicles_density``, ``ego_spacing``, ``initial_lane_id`` (-1: a random
+    ``lanes_count``, ``vehicles_count``, ``vehicles_density``, ``ego_spacing``, ``initial_lane_id`` (-1: a random
     lane, highway-env's None) and ``duration`` [s]; and ``driver_weights`` (B, P), each env's
     probability of each driver profile for a traffic vehicle (from ``other_vehicles_type`` and
     ``driver_mix``). Rows are envs; :func:`spawn` takes the rows it spawns."""
 
     lanes_count: np.ndarray
+    vehicles_count: np.ndarray
     vehicles_density: np.ndarray
     ego_spacing: np.ndarray
     initial_lane_id: np.ndarray
@@ -266,9 +287,10 @@ class EnvScenarios:
     driver_weights: np.ndarray
 
     # the config keys that may differ between envs, and the arrays they make
-    KEYS = ("lanes_count", "vehicles_density", "ego_spacing", "initial_lane_id", "duration",
+    KEYS = ("lanes_count", "vehicles_count", "vehicles_density", "ego_spacing", "initial_lane_id", "duration",
             "other_vehicles_type", "driver_mix")
-    FIELDS = ("lanes_count", "vehicles_density", "ego_spacing", "initial_lane_id", "duration", "driver_weights")
+    FIELDS = ("lanes_count", "vehicles_count", "vehicles_density", "ego_spacing", "initial_lane_id", "duration",
+              "driver_weights")
 
     @classmethod
     def uniform(cls, config: dict, num_envs: int) -> EnvScenarios:
@@ -279,6 +301,7 @@ class EnvScenarios:
     def from_configs(cls, configs: list) -> EnvScenarios:
         lane = [-1 if c["initial_lane_id"] is None else c["initial_lane_id"] for c in configs]
         return cls(lanes_count=np.array([int(c["lanes_count"]) for c in configs], dtype=np.int64),
+                   vehicles_count=np.array([int(c["vehicles_count"]) for c in configs], dtype=np.int64),
                    vehicles_density=np.array([float(c["vehicles_density"]) for c in configs]),
                    ego_spacing=np.array([float(c["ego_spacing"]) for c in configs]),
                    initial_lane_id=np.array(lane, dtype=np.int64),
@@ -350,7 +373,34 @@ def spawn(params: SimParams, rng: np.random.Generator, num_envs: int,
     s.target_speed[:, 0] = ts[s.speed_index]
     if scenarios is not None and scenarios.custom_drivers():
         _assign_profiles(s, rng, scenarios.driver_weights)
+    if scenarios is not None and (scenarios.vehicles_count + 1 < N).any():
+        # env b has vehicles_count[b] + 1 vehicles: the first ones, placed as highway-env places
+        # them one after another; the slots after them are absent
+        slot = np.arange(N)[None, :]
+        absent = slot > scenarios.vehicles_count[:, None]
+        parked = SimState.zeros(1, N)
+        park(parked, 0)
+        for f in fields(s):
+            a = getattr(s, f.name)
+            if a.ndim > 1:
+                a[absent] = np.broadcast_to(getattr(parked, f.name), a.shape)[absent]
     return s
+
+
+PARK_X, PARK_SPACING = 6000.0, 20.0  # [m] where absent slot n waits: PARK_X + PARK_SPACING * n
+
+
+def park(s: SimState, first: int) -> None:
+    """Make every slot of numpy state ``s`` absent, slot j standing for the batch's slot
+    ``first + j``: still, on lane 0, spaced along x so that no two are ever near each other
+    (they are left out of every interaction anyway; the spacing only spares the collision
+    search, and positions within the road keep the host shortcuts valid)."""
+    s.present[:] = False
+    s.x[:] = PARK_X + PARK_SPACING * (first + np.arange(s.x.shape[1]))[None, :]
+    for a in (s.y, s.heading, s.speed, s.target_speed, s.timer):
+        a[:] = 0.0
+    s.lane[:] = 0
+    s.target_lane[:] = 0
 
 
 def _assign_profiles(s: SimState, rng: np.random.Generator, weights: np.ndarray) -> None:
@@ -516,7 +566,7 @@ class Neighbours:
         return self.owner_behind[self.xp.astype(self.behind[index], np.int64) * self.B + env]
 
 
-def neighbour_tables(xp, s: SimState, lanes: int) -> Neighbours:
+def neighbour_tables(xp, s: SimState, lanes: int, present: bool = False) -> Neighbours:
     """Road.neighbour_vehicles for every vehicle and every lane, as :class:`Neighbours`.
 
     A vehicle is on lane l when ``on_lane(margin=1)``: |y - 4 l| <= 3 and -5 <= x < 10005. The
@@ -541,6 +591,8 @@ def neighbour_tables(xp, s: SimState, lanes: int) -> Neighbours:
     ys = s.y.reshape(-1)[sorted_g].reshape(N, B)
     centres = LANE_WIDTH * xp.arange(lanes)
     on = xp.abs(ys - centres[:, None, None]) <= LANE_WIDTH / 2 + 1
+    if present:  # absent slots are on no lane
+        on &= s.present.reshape(-1)[sorted_g].reshape(N, B)[None]
     # the longitudinal part of on_lane holds for every vehicle while all x are within the
     # lanes' extent: checked on the host when that is free
     span = host_range(xp, s.x)
@@ -682,7 +734,9 @@ def road_act(s: SimState, params: SimParams, v0=None):
     F = FrameView(xp, s, v0, params.drivers)
     is_traffic = xp.arange(N)[None, :] > 0
     active = (is_traffic & ~s.crashed).reshape(-1)  # crashed IDM vehicles return at once
-    nb = neighbour_tables(xp, s, L)
+    if params.padded:
+        active &= s.present.reshape(-1)
+    nb = neighbour_tables(xp, s, L, params.padded)
     # IDM in the current lane for every vehicle; depends on positions only, so it is computed
     # once here and serves both MOBIL's acceleration(self, old_preceding) and the longitudinal control
     acc = idm_acceleration(F, None, None, nb.front(nb.at(None, F.lane)), free=F.free)
@@ -722,6 +776,8 @@ def road_act(s: SimState, params: SimParams, v0=None):
     else:
         acc_max = F.drivers["acc_max"]
         acc = xp.minimum(xp.maximum(acc, -acc_max), acc_max).reshape(B, N)
+    if params.padded:  # absent slots stay where they are parked
+        acc = xp.where(s.present, acc, 0.0)
     acc[:, 0] = KP_A * (s.target_speed[:, 0] - s.speed[:, 0])
     return steering, acc
 
@@ -933,11 +989,15 @@ def handle_collisions(s: SimState, params: SimParams) -> None:
     B, N = s.x.shape
     if params.traffic_collisions:
         pb, pi, pj = _near_pairs(xp, s, params.dt)
+        if params.padded:  # pairs of vehicles only
+            both = s.present[pb, pi] & s.present[pb, pj]
+            pb, pi, pj = pb[both], pi[both], pj[both]
     else:
         dx = s.x[:, 1:] - s.x[:, :1]
         reach = DIAGONAL + s.speed[:, :1] * params.dt
         # |dx| <= sqrt(dx^2 + dy^2): only the few vehicles within reach along x need the norm
-        pb, pj = xp.nonzero(xp.abs(dx) <= reach)
+        near_x = xp.abs(dx) <= reach
+        pb, pj = xp.nonzero(near_x & s.present[:, 1:] if params.padded else near_x)
         dx, dy = dx[pb, pj], s.y[pb, pj + 1] - s.y[pb, 0]
         near = xp.sqrt(dx * dx + dy * dy) <= reach[pb, 0]
         pb, pj = pb[near], pj[near] + 1
