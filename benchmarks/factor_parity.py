@@ -67,6 +67,13 @@ FACTORS: dict[str, Factor] = {
     "v0_lanes_2": Factor("highway-v0", {"lanes_count": 2}, horizon=10, max_scenes=20, statistical=False),
     "v0_lanes_4": Factor("highway-v0", {"lanes_count": 4}, horizon=10, max_scenes=20, statistical=False),
     "v0_lanes_5": Factor("highway-v0", {"lanes_count": 5}, horizon=10, max_scenes=20, statistical=False),
+    # driver profiles: all the traffic as one of laneforge's driver classes (highway-env's pattern)
+    "drivers_aggressive": Factor("highway-fast-v0", {"other_vehicles_type": "envs.drivers.AggressiveDriver"}),
+    "drivers_defensive": Factor("highway-fast-v0", {"other_vehicles_type": "envs.drivers.DefensiveDriver"}),
+    # laneforge's envs: the two hazards, and RandomizedHighway's scenes (imported: step parity only)
+    "work_zone": Factor("laneforge/WorkZone-v1"),
+    "emergency_braking": Factor("laneforge/EmergencyBraking-v0"),
+    "randomized_highway": Factor("laneforge/RandomizedHighway-v0", statistical=False),
 }
 STATISTICAL_POLICIES = ("random", "idle")
 STEP_SEED0, EPISODE_SEED0 = 1000, 5000  # parity.py's seeds

@@ -47,7 +47,14 @@ POLICIES = {"idle": lambda rng, n: np.full(n, 1), "random": lambda rng, n: rng.i
 
 
 # FastHighway's configuration for each highway-env env id, before a factor's override
-FAST_BASE_CONFIGS = {"highway-fast-v0": {}, "highway-v0": highway_v0_config()}
+FAST_BASE_CONFIGS = {
+    "highway-fast-v0": {}, "highway-v0": highway_v0_config(),
+    # laneforge's hazard envs: FastHighway with the hazard and the env's own defaults
+    "laneforge/WorkZone-v1": {"hazard": "work_zone", "vehicles_count": 15, "vehicles_density": 1.0},
+    "laneforge/EmergencyBraking-v0": {"hazard": "emergency_braking", "vehicles_count": 15, "vehicles_density": 0.8},
+    # scenes imported only (step parity): FastHighway does not draw RandomizedHighway's scenarios
+    "laneforge/RandomizedHighway-v0": {},
+}
 
 
 def fast_config(env_id: str, override: dict | None = None) -> dict:
@@ -74,10 +81,11 @@ def _run_scene(hw, core: FastHighwayCore, rng: np.random.Generator, horizon: int
         hw_obs, hw_rew, hw_term, hw_trunc, _ = hw.step(action)
         rew, term, trunc, _ = core.step(np.array([action]))
         st = core.state
+        n = len(hw.road.vehicles)  # (the slots after them are road.objects: cones, which never move)
         pos = np.array([v.position for v in hw.road.vehicles])
         speed = np.array([v.speed for v in hw.road.vehicles])
-        err["position"] = max(err["position"], float(np.abs(pos - np.stack([st.x[0], st.y[0]], -1)).max()))
-        err["speed"] = max(err["speed"], float(np.abs(speed - st.speed[0]).max()))
+        err["position"] = max(err["position"], float(np.abs(pos - np.stack([st.x[0, :n], st.y[0, :n]], -1)).max()))
+        err["speed"] = max(err["speed"], float(np.abs(speed - st.speed[0, :n]).max()))
         err["observation"] = max(err["observation"], float(np.abs(hw_obs - core.observe()[0]).max()))
         err["reward"] = max(err["reward"], abs(float(hw_rew) - float(rew[0])))
         lane_changes += int((st.lane[0, 1:] != lanes).sum())
@@ -87,7 +95,8 @@ def _run_scene(hw, core: FastHighwayCore, rng: np.random.Generator, horizon: int
         if horizon is None and (hw_term or hw_trunc):
             break
     return {**err, "lane_changes": lane_changes, "steps": steps, "end_differs": end_differs,
-            "ego_crashed": int(core.state.crashed[0, 0]), "traffic_crashed": int(core.state.crashed[0, 1:].sum())}
+            "ego_crashed": int(core.state.crashed[0, 0]),
+            "traffic_crashed": int(core.state.crashed[0, 1:len(hw.road.vehicles)].sum())}  # (not the cones)
 
 
 def step_parity(env_id: str, scenes: int, horizon: int | None, seed0: int, override: dict | None = None) -> dict:
@@ -152,7 +161,7 @@ def highway_episodes(policy: str, episodes: int, seed0: int, env_id: str = "high
                      override: dict | None = None) -> dict:
     hw = make_highway(env_id, override)
     rng = np.random.default_rng(seed0)
-    crashes, speeds, returns, change_rates = [], [], [], []
+    crashes, speeds, returns, change_rates, successes = [], [], [], [], []
     for ep in range(episodes):
         hw.reset(seed=seed0 + ep)
         lanes = np.array([v.lane_index[2] for v in hw.road.vehicles[1:]])
@@ -168,11 +177,16 @@ def highway_episodes(policy: str, episodes: int, seed0: int, env_id: str = "high
             if term or trunc:
                 break
         crashes.append(float(info["crashed"]))
+        if "success" in info:
+            successes.append(float(info["success"]))
         speeds.append(np.mean(ep_speeds))
         returns.append(ep_return)
         change_rates.append(changes / (len(lanes) * steps / hw.config["policy_frequency"]))
-    return {"crash_rate": mean_ci(crashes), "mean_speed": mean_ci(speeds), "return": mean_ci(returns),
-            "traffic_lane_change_rate": mean_ci(change_rates)}
+    out = {"crash_rate": mean_ci(crashes), "mean_speed": mean_ci(speeds), "return": mean_ci(returns),
+           "traffic_lane_change_rate": mean_ci(change_rates)}
+    if successes:
+        out["success_rate"] = mean_ci(successes)
+    return out
 
 
 def fast_episodes(policy: str, episodes: int, seed0: int, env_id: str = "highway-fast-v0",
@@ -183,23 +197,29 @@ def fast_episodes(policy: str, episodes: int, seed0: int, env_id: str = "highway
     rng = np.random.default_rng(seed0)
     running = np.ones(episodes, bool)
     ep_return, speed_sum, steps = np.zeros(episodes), np.zeros(episodes), np.zeros(episodes)
-    changes, crashed = np.zeros(episodes), np.zeros(episodes)
+    changes, crashed, success = np.zeros(episodes), np.zeros(episodes), np.zeros(episodes)
+    vehicles = core.state.present & ~core.state.static  # (fixed for the episode: no env resets here)
     lanes = core.state.lane[:, 1:].copy()
     while running.any():
         rew, term, trunc, info = core.step(POLICIES[policy](rng, episodes))
         new = core.state.lane[:, 1:]
-        changes += np.where(running, (new != lanes).sum(1), 0)
+        changes += np.where(running, ((new != lanes) & vehicles[:, 1:]).sum(1), 0)
         lanes = new.copy()
         ep_return += np.where(running, rew, 0)
         speed_sum += np.where(running, info["speed"], 0)
         steps += running
         done = running & (term | trunc)
         crashed[done] = info["crashed"][done]
+        if "success" in info:
+            success[done] = info["success"][done]
         running &= ~done
-    n_traffic = core.params.vehicles - 1
-    return {"crash_rate": mean_ci(crashed), "mean_speed": mean_ci(speed_sum / steps),
-            "return": mean_ci(ep_return),
-            "traffic_lane_change_rate": mean_ci(changes / (n_traffic * steps / core.params.policy_frequency))}
+    n_traffic = vehicles.sum(axis=1) - 1
+    out = {"crash_rate": mean_ci(crashed), "mean_speed": mean_ci(speed_sum / steps),
+           "return": mean_ci(ep_return),
+           "traffic_lane_change_rate": mean_ci(changes / (n_traffic * steps / core.params.policy_frequency))}
+    if "success" in info:
+        out["success_rate"] = mean_ci(success)
+    return out
 
 
 def statistical_parity(policy: str, hw_episodes: int, fh_episodes: int, seed0: int,

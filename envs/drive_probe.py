@@ -160,8 +160,10 @@ def _arrived(env: Any, ego: Any, goal: Goal) -> bool:
 
 
 def batch_row(batch: dict[str, Any], b: int) -> dict[str, Any]:
-    """Env ``b`` of a batched twin's dict of arrays (nested dicts too) as plain Python values."""
-    return {k: batch_row(v, b) if isinstance(v, dict) else v[b].item() for k, v in batch.items()}
+    """Env ``b`` of a batched twin's dict of arrays (nested dicts too) as plain Python values; a
+    key with a Gymnasium ``_key`` mask only where the mask holds for env b."""
+    return {k: batch_row(v, b) if isinstance(v, dict) else v[b].item() for k, v in batch.items()
+            if not k.startswith("_") and (f"_{k}" not in batch or batch[f"_{k}"][b])}
 
 
 def read(env: Any, goal: Goal, last_s: float = 0.0) -> dict[str, Any]:

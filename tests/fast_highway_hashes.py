@@ -36,6 +36,11 @@ CASES: dict[str, tuple[int, dict[str, Any], list | None, int]] = {
         8, {"vehicles_count": 12, "traffic_collisions": True},
         [{"lanes_count": 2 + b % 5, "vehicles_count": 4 + 3 * b,
           "driver_mix": {"normal": 1, "aggressive": b % 3, "defensive": b % 2}} for b in range(8)], 40),
+    "per-env hazards: work zones and braking leaders": (
+        6, {"vehicles_count": 15},
+        [{}, {"hazard": "work_zone"}, {"hazard": "emergency_braking"},
+         {"hazard": "work_zone", "lanes_count": 4, "closed_lanes": [1, 2], "ego_lane": 0},
+         {"hazard": "emergency_braking", "lanes_count": 2, "vehicles_density": 1.5}, {"lanes_count": 2}], 40),
 }
 
 

@@ -24,6 +24,7 @@ from envs.fast_highway import (
     state_from_road,
 )
 from envs.fast_highway.sim import SimState, road_act
+from tests.fast_highway_steps import assert_steps_like, random_actions
 
 ENV_ID = "laneforge/FastHighway-v0"
 SMALL = {"vehicles_count": 8}
@@ -111,35 +112,8 @@ def test_imported_scenes_on_different_roads_step_as_one_batch_like_highway_env()
     core = FastHighwayCore(3, {"vehicles_count": 12})  # 3 lanes: the batch makes room for 5
     core.set_state(SimState.concat([state_from_highway(hw) for hw in hws]))
     assert core.params.lanes == 5 and list(core.state.lanes) == [2, 4, 5]
-    _assert_steps_like(hws, core, steps=15, seed=1)
+    assert_steps_like(hws, core, steps=15, policy=random_actions, seed=1)
     assert core.state.lane[0].max() == 1 and core.state.lane[2].max() == 4
-
-
-def _assert_steps_like(hws: list, core: FastHighwayCore, steps: int, seed: int) -> int:
-    """Step highway-env envs ``hws`` and env b of ``core`` (imported from hws[b]) with the same
-    random actions: positions, speeds, lanes, observations and rewards agree; returns the
-    traffic lane changes seen (coverage of MOBIL)."""
-    rng = np.random.default_rng(seed)
-    running = np.ones(len(hws), bool)
-    changes = 0
-    for _ in range(steps):
-        actions = rng.integers(0, 5, len(hws))
-        lanes = core.state.lane[:, 1:].copy()
-        rew, term, _, info = core.step(actions)
-        obs = core.observe()
-        for b, hw in enumerate(hws):
-            if not running[b]:
-                continue
-            hw_obs, hw_rew, hw_term, _, hw_info = hw.step(int(actions[b]))
-            pos = np.array([v.position for v in hw.road.vehicles])
-            np.testing.assert_allclose(pos, np.stack([core.state.x[b], core.state.y[b]], -1), rtol=0, atol=1e-6)
-            np.testing.assert_allclose([v.speed for v in hw.road.vehicles], core.state.speed[b], rtol=0, atol=1e-6)
-            assert [v.target_lane_index[2] for v in hw.road.vehicles] == list(core.state.target_lane[b])
-            np.testing.assert_allclose(hw_obs, obs[b], rtol=0, atol=1e-6)
-            assert hw_rew == pytest.approx(rew[b], abs=1e-9) and hw_term == term[b]
-            changes += int((core.state.lane[b, 1:] != lanes[b]).sum())
-            running[b] = not hw_term
-    return changes
 
 
 def test_imported_drivers_with_their_own_idm_and_mobil_parameters_step_like_highway_env():
@@ -166,7 +140,7 @@ def test_imported_drivers_with_their_own_idm_and_mobil_parameters_step_like_high
     core.set_state(SimState.concat([state_from_highway(h) for h in hws]))
     assert core.params.drivers and core.state.politeness[:4, 1:].max() > 0.1  # the polite MOBIL path runs
     assert len(set(core.state.time_wanted[:, 1:].ravel().round(6))) > 10
-    assert _assert_steps_like(hws, core, steps=15, seed=3) > 0
+    assert assert_steps_like(hws, core, steps=15, policy=random_actions, seed=3)["lane_changes"] > 0
 
 
 def test_the_per_vehicle_parameter_path_gives_the_same_bits_with_the_defaults():

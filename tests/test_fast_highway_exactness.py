@@ -62,11 +62,13 @@ def test_host_shortcuts_change_no_bit(config):
     assert _run_both(cores, steps=20, seed=1) > 0  # the collision and impact code ran
 
 
+_HAZARDS = {3: {"hazard": "work_zone", "closed_lanes": [1]}, 5: {"hazard": "emergency_braking"}}
 MIXED_ROADS_AND_DRIVERS = [{"lanes_count": 2 + b % 5, "driver_mix": {"normal": 1, "aggressive": b % 2, "defensive": 1},
-                            "vehicles_count": 5 + (7 * b) % 26} for b in range(40)]  # 5 to 30 vehicles
+                            "vehicles_count": 5 + (7 * b) % 26, **_HAZARDS.get(b % 7, {})}
+                           for b in range(40)]  # 5 to 30 vehicles; work zones and braking leaders
 
 
-def test_host_shortcuts_change_no_bit_with_roads_of_2_to_6_lanes_driver_profiles_and_padding():
+def test_host_shortcuts_change_no_bit_with_roads_of_2_to_6_lanes_driver_profiles_padding_and_hazards():
     cores = [FastHighwayCore(40, {"traffic_collisions": True}) for _ in range(2)]
     cores[1].xp.host = False
     for core in cores:

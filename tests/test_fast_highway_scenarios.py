@@ -190,9 +190,11 @@ def test_sb3_set_options_per_env_matches_dummy_vec_env_of_single_envs():
     assert ends[0] == ends[1] and ends[0][0] == 3 and ends[0][2] == 5
 
 
-def test_the_per_env_keys_are_the_road_spawn_driver_and_time_limit_keys():
+def test_the_per_env_keys_are_the_road_spawn_driver_hazard_and_time_limit_keys():
     assert PER_ENV_KEYS == ("lanes_count", "vehicles_count", "vehicles_density", "ego_spacing", "initial_lane_id",
-                            "duration", "other_vehicles_type", "driver_mix")
+                            "duration", "other_vehicles_type", "driver_mix", "hazard", "ego_speed", "closed_lanes",
+                            "zone_start", "zone_length", "cone_spacing", "ego_lane", "lead_distance",
+                            "brake_time_range", "brake_decel")
 
 
 def test_a_driver_mix_gives_each_vehicle_a_profile_with_the_mix_weights():

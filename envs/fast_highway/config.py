@@ -18,6 +18,8 @@ from envs.checks import HIGHWAY_RULES, MAX_VEHICLES, Number, Rule, check_config,
 from envs.drivers import DRIVER_CLASS_PATHS, DRIVER_PROFILES
 from envs.suggest import did_you_mean as _suggest
 
+from . import hazards
+
 IDM_PATH = "highway_env.vehicle.behavior.IDMVehicle"
 # The traffic's driver profiles, in the order of per-env weight rows (envs.drivers.DRIVER_PROFILES)
 PROFILES = tuple(DRIVER_PROFILES)
@@ -76,6 +78,9 @@ def default_config() -> dict[str, Any]:
         # {profile: weight}: each traffic vehicle draws its driver profile (envs.drivers) at
         # spawn; None: every vehicle is other_vehicles_type
         "driver_mix": None,
+        # laneforge's hazards per env (envs.fast_highway.hazards): None, "work_zone" (WorkZone-v1)
+        # or "emergency_braking" (EmergencyBraking-v0), with those envs' keys and defaults
+        **hazards.DEFAULTS,
         "backend": "numpy",  # "numpy" or "torch"
         "device": "cpu",  # "cpu" or "cuda" (torch backend only)
     }
@@ -127,6 +132,7 @@ def validate_config(config: Mapping[str, Any]) -> None:
                                                   f"IDMVehicle) or one of laneforge's profiles {', '.join(DRIVER_CLASS_PATHS)}",
                            config["other_vehicles_type"])
     _check_driver_mix(config)
+    hazards.check(config)
     if config["neighbour_vehicles_connected_lanes"]:
         raise config_error("neighbour_vehicles_connected_lanes", "only False (highway-v0's value) is supported",
                            config["neighbour_vehicles_connected_lanes"])

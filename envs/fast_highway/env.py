@@ -81,8 +81,10 @@ class FastHighwayCore:
         self.family: Any = None  # a FamilySampler drawing each env's values at its resets (set_family)
         # the config's own values as per-env arrays where spawning needs them (driver profiles)
         uniform = EnvScenarios.uniform(self.config, self.num_envs)
-        self._config_scenarios = uniform if uniform.custom_drivers() else None
+        self._config_scenarios = uniform if uniform.custom_drivers() or uniform.has_hazards() else None
         self._fit_drivers(uniform.custom_drivers())
+        self._fit_hazards(uniform.has_hazards())
+        self.params = replace(self.params, vehicles=int(uniform.slots.max()))  # (no scene yet to pad)
         self.state = spawn(self.params, self.rng, self.num_envs, self._config_scenarios).to(self.xp)
 
     def seed(self, seed: int | list[int] | None) -> None:
@@ -93,7 +95,8 @@ class FastHighwayCore:
         state = state.copy()
         self._fit_lanes(int(state.lanes.max()))
         self._fit_drivers(state.custom_drivers())
-        self.params = replace(self.params, vehicles=state.x.shape[1], padded=self.params.padded or not state.present.all())
+        self.params = replace(self.params, vehicles=state.x.shape[1], padded=self.params.padded or not state.present.all(),
+                              hazards=self.params.hazards or state.has_hazards(self.params.traffic_collisions))
         # x, y and heading are never -0.0 in a simulation (see SimState); + 0.0 maps -0.0 to +0.0
         for a in (state.x, state.y, state.heading):
             a += 0.0
@@ -129,7 +132,8 @@ class FastHighwayCore:
             self._durations = self.xp.asarray(scenarios.duration)
             self._fit_lanes(int(scenarios.lanes_count.max()))
             self._fit_drivers(scenarios.custom_drivers())
-            self._fit_vehicles(scenarios.vehicles_count + 1)
+            self._fit_hazards(scenarios.has_hazards())
+            self._fit_vehicles(scenarios.slots)
 
     def _fit_lanes(self, lanes: int) -> None:
         """Make room for a road of ``lanes`` lanes in the batch (the neighbour tables span
@@ -146,6 +150,12 @@ class FastHighwayCore:
             self.params = replace(self.params, vehicles=most, padded=True)
         if (counts < self.params.vehicles).any() and not self.params.padded:
             self.params = replace(self.params, padded=True)
+
+    def _fit_hazards(self, hazards: bool) -> None:
+        """Simulate obstacles, braking vehicles and per-slot collision checks from now on when an
+        env has a hazard (its scenes may also leave slots absent: dropped traffic)."""
+        if hazards and not self.params.hazards:
+            self.params = replace(self.params, hazards=True, padded=True)
 
     def _fit_drivers(self, custom: bool) -> None:
         """Simulate with each vehicle's own IDM/MOBIL parameters from now on when some may differ
@@ -186,7 +196,7 @@ class FastHighwayCore:
 
     def observe(self, rows: np.ndarray | None = None) -> np.ndarray:
         rows = None if rows is None else self.xp.asarray(rows)
-        return self.observer.observe(self.xp, self.state, rows, self.rng)
+        return self.observer.observe(self.xp, self.state, rows, self.rng, self.params.hazards)
 
     def step(self, actions: np.ndarray, on_frame=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """One policy step of every env: (reward, terminated, truncated, info), numpy arrays."""
@@ -195,8 +205,9 @@ class FastHighwayCore:
             raise ValueError(f"actions must be integers in [0, {len(self.codes)}), got {actions}")
         simulate(self.state, self.params, self._codes_xp[self.xp.asarray(actions)], on_frame)
         info = self._info()
-        rew = self.xp.to_numpy(observe.reward(self._terms, self.config))
-        term = self.xp.to_numpy(observe.terminated(self.xp, self.state, self.config))
+        work_zone = self.state.zone_end < np.inf if self.params.hazards else None
+        rew = self.xp.to_numpy(observe.reward(self._terms, self.config, self.xp, work_zone))
+        term = self.xp.to_numpy(observe.terminated(self.xp, self.state, self.config, self.params.hazards))
         duration = self.config["duration"] if self.scenarios is None else self._durations
         trunc = self.xp.to_numpy(observe.truncated(self.state, duration))
         info["action"] = actions.copy()
@@ -205,8 +216,11 @@ class FastHighwayCore:
     def _info(self) -> dict[str, Any]:
         xp, s = self.xp, self.state
         self._terms = observe.reward_terms(xp, s, self.config)
-        return {"speed": xp.to_numpy(s.speed[:, 0]).copy(), "crashed": xp.to_numpy(s.crashed[:, 0]).copy(),
+        info = {"speed": xp.to_numpy(s.speed[:, 0]).copy(), "crashed": xp.to_numpy(s.crashed[:, 0]).copy(),
                 "rewards": {k: xp.to_numpy(v).copy() for k, v in self._terms.items()}}
+        if self.params.hazards:  # keys of some envs only, each with its _key mask
+            info.update(observe.hazard_info(xp, s))
+        return info
 
     def info_at_reset(self) -> dict[str, Any]:
         return self._info()
@@ -291,11 +305,14 @@ class _Reconfigurable:
 
 
 def _masked(info: dict[str, Any], mask: np.ndarray) -> dict[str, Any]:
-    """Gymnasium vector info layout: every key paired with a boolean ``_key`` mask."""
+    """Gymnasium vector info layout: every key paired with a boolean ``_key`` mask (``mask``, and
+    the key's own mask where the core gives one: a key only some envs have)."""
     out: dict[str, Any] = {}
     for key, value in info.items():
+        if key.startswith("_"):
+            continue
         out[key] = _masked(value, mask) if isinstance(value, dict) else value
-        out[f"_{key}"] = mask.copy()
+        out[f"_{key}"] = mask & info[f"_{key}"] if f"_{key}" in info else mask.copy()
     return out
 
 
@@ -317,7 +334,7 @@ def _with_reset_rows(step: dict[str, Any], reset: dict[str, Any], done: np.ndarr
             out[key], out[f"_{key}"] = _with_reset_rows(step[key], reset[key], done), step[f"_{key}"] | done
         else:
             out[key] = np.where(_rows(done, np.asarray(step[key])), reset[key], step[key])
-            out[f"_{key}"] = step[f"_{key}"] | done
+            out[f"_{key}"] = (step[f"_{key}"] & ~done) | (reset[f"_{key}"] & done)
     return out
 
 

@@ -18,10 +18,12 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from .sim import LANE_LENGTH, LANE_WIDTH, MAX_SPEED, SPEED_LIMIT, V_LENGTH, SimState, wrap_to_pi
+from .sim import CONE_LENGTH, LANE_LENGTH, LANE_WIDTH, MAX_SPEED, SPEED_LIMIT, V_LENGTH, SimState, wrap_to_pi
 
 PERCEPTION_DISTANCE = 5.0 * MAX_SPEED  # AbstractEnv.PERCEPTION_DISTANCE
 RELATIVE = ("x", "y", "vx", "vy")
+# features RoadObject.to_dict (an obstacle's) lacks: highway-env's DataFrame leaves them NaN
+OBJECT_MISSING = ("heading", "long_off", "lat_off", "ang_off")
 
 
 class KinematicsObserver:
@@ -40,6 +42,7 @@ class KinematicsObserver:
         self.normalize = bool(config.get("normalize", True))
         self.clip = bool(config.get("clip", True))
         self.see_behind = bool(config.get("see_behind", False))
+        self.include_obstacles = bool(config.get("include_obstacles", True))
 
     def space(self) -> spaces.Box:
         return spaces.Box(shape=(self.vehicles_count, len(self.features)), low=-np.inf, high=np.inf,
@@ -74,8 +77,11 @@ class KinematicsObserver:
         return {"x": [-5.0 * MAX_SPEED, 5.0 * MAX_SPEED], "y": [-half, half],
                 "vx": [-2 * MAX_SPEED, 2 * MAX_SPEED], "vy": [-2 * MAX_SPEED, 2 * MAX_SPEED]}
 
-    def observe(self, xp, s: SimState, rows=None, rng: np.random.Generator | None = None) -> np.ndarray:
-        """Observation of envs ``rows`` (all by default): numpy (len(rows), vehicles_count, F) float32."""
+    def observe(self, xp, s: SimState, rows=None, rng: np.random.Generator | None = None,
+                hazards: bool = False) -> np.ndarray:
+        """Observation of envs ``rows`` (all by default): numpy (len(rows), vehicles_count, F) float32.
+        ``hazards``: the state may hold obstacles (road.objects: seen ahead only, whatever
+        see_behind; left out without include_obstacles)."""
         x, y = (s.x, s.y) if rows is None else (s.x[rows], s.y[rows])
         ranges = self.ranges(xp, s.lanes if rows is None else s.lanes[rows])
         B, N = x.shape
@@ -85,6 +91,10 @@ class KinematicsObserver:
         visible[:, 0] = False
         if not self.see_behind:
             visible &= -2 * V_LENGTH < dx
+        static = None
+        if hazards:
+            static = s.static if rows is None else s.static[rows]
+            visible &= ~static | ((-2 * V_LENGTH < dx) & self.include_obstacles)
         # sorted: the nearest along the road; shuffled: highway-env's close_objects_to(sort=False)
         # keeps the first visible ones in road order (slot order), shuffled afterwards
         rank = xp.abs(dx) if self.order == "sorted" else xp.astype(xp.arange(N), np.float64)[None, :] + 0 * dx
@@ -94,6 +104,11 @@ class KinematicsObserver:
         present = xp.take_along_axis(visible, order, axis=1)
         ego = self._features(xp, s, rows, None)
         others = self._features(xp, s, rows, order)
+        if static is not None:
+            static_row = xp.take_along_axis(static, order, axis=1)
+            for name in OBJECT_MISSING:
+                if name in others:
+                    others[name] = xp.where(static_row, float("nan"), others[name])
         columns = []
         for name in self.features:
             col_ego, col = ego[name], others[name]
@@ -138,22 +153,66 @@ def reward_terms(xp, s: SimState, config: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def reward(terms: Mapping[str, np.ndarray], config: Mapping[str, Any]) -> np.ndarray:
-    """HighwayEnv._reward: weighted sum, lmap to [0, 1] when normalize_reward, times on_road."""
-    total = sum(config.get(name, 0) * value for name, value in terms.items())
+def reward(terms: Mapping[str, np.ndarray], config: Mapping[str, Any], xp=None, work_zone=None) -> np.ndarray:
+    """HighwayEnv._reward: weighted sum, lmap to [0, 1] when normalize_reward, times on_road.
+
+    ``work_zone`` (B,) bool backend array: those envs are WorkZone-v1's, whose reward has no
+    right-lane term (weight 0 there: adding 0.0 changes no bit of highway-env's two-term sum)."""
+    weights = dict(config)
+    if work_zone is not None:
+        weights["right_lane_reward"] = xp.where(work_zone, 0.0, float(config["right_lane_reward"]))
+    total = sum(weights.get(name, 0) * value for name, value in terms.items())
     if config["normalize_reward"]:
         low = config["collision_reward"]
-        high = config["high_speed_reward"] + config["right_lane_reward"]
+        high = config["high_speed_reward"] + weights["right_lane_reward"]
         total = 0 + (total - low) * (1 - 0) / (high - low)
     return total * terms["on_road_reward"]
 
 
-def terminated(xp, s: SimState, config: Mapping[str, Any]):
-    """HighwayEnv._is_terminated: crashed, or off-road when offroad_terminal."""
+def zone_passed(s: SimState):
+    """WorkZone.zone_passed: the ego's rear beyond the last cone's (False where no work zone)."""
+    return s.x[:, 0] - V_LENGTH / 2 > s.zone_end
+
+
+def terminated(xp, s: SimState, config: Mapping[str, Any], hazards: bool = False):
+    """HighwayEnv._is_terminated: crashed, or off-road when offroad_terminal; a work zone ends
+    on a crash or once passed (WorkZone._is_terminated, which ignores offroad_terminal)."""
     done = xp.copy(s.crashed[:, 0])
+    work_zone = s.zone_end < np.inf if hazards else None
     if config["offroad_terminal"]:
-        done = done | ~on_road(xp, s)
+        off = ~on_road(xp, s)
+        done = done | (off if work_zone is None else off & ~work_zone)
+    if work_zone is not None:
+        done = done | zone_passed(s)
     return done
+
+
+def hazard_info(xp, s: SimState) -> dict[str, Any]:
+    """The info keys of laneforge's hazard envs, each with its Gymnasium ``_key`` mask (the envs
+    that have it): WorkZone's ``zone_passed``, EmergencyBraking's ``leader_braking``, and both
+    envs' ``success``; empty where no env of the batch has a hazard."""
+    work_zone = xp.to_numpy(s.zone_end < np.inf)
+    leader = xp.to_numpy(s.leader)
+    braking = leader >= 0
+    info: dict[str, Any] = {}
+    crashed = xp.to_numpy(s.crashed[:, 0])
+    x = xp.to_numpy(s.x)
+    success = np.zeros(len(leader), bool)
+    if work_zone.any():
+        passed = xp.to_numpy(zone_passed(s)) & work_zone
+        info["zone_passed"], info["_zone_passed"] = passed, work_zone
+        success |= passed & ~crashed
+    if braking.any():
+        rows, slot = np.flatnonzero(braking), leader[braking]
+        lead = np.zeros(len(leader), bool)
+        lead[rows] = xp.to_numpy(s.elapsed)[rows, slot] >= xp.to_numpy(s.brake_time)[rows, slot]
+        info["leader_braking"], info["_leader_braking"] = lead, braking
+        hazard_passed = np.zeros(len(leader), bool)
+        hazard_passed[rows] = x[rows, 0] - x[rows, slot] > V_LENGTH
+        success |= hazard_passed & ~crashed
+    if work_zone.any() or braking.any():
+        info["success"], info["_success"] = success, work_zone | braking
+    return info
 
 
 def truncated(s: SimState, duration):
@@ -181,7 +240,9 @@ def drive_state(xp, s: SimState) -> dict[str, np.ndarray]:
     rows = np.arange(x.shape[0])
     has = np.isfinite(front_x[rows, front])
     vx = speed * np.cos(heading)
-    gap = np.where(has, front_x[rows, front] - x[:, 0] - V_LENGTH, np.inf)
+    # bumper to bumper, half of each length (a cone is shorter than a car)
+    front_length = np.where(xp.to_numpy(s.static)[rows, front], CONE_LENGTH, V_LENGTH)
+    gap = np.where(has, front_x[rows, front] - x[:, 0] - (front_length + V_LENGTH) / 2, np.inf)
     closing = np.where(has, vx[:, 0] - vx[rows, front], 0.0)
     return {"s": x[:, 0].copy(), "x": x[:, 0].copy(), "y": y[:, 0].copy(), "lane": lane[:, 0].copy(),
             "speed": speed[:, 0].copy(),

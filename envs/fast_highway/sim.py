@@ -38,6 +38,7 @@ from highway_env.vehicle.kinematics import Vehicle
 from envs.drivers import DRIVER_PROFILES, class_constants
 from envs.scene import SPEED_LIMIT  # [m/s] the one speed limit (HighwayEnv._create_road)
 
+from . import hazards
 from .config import PROFILES, driver_weights
 from .xp import NumpyOps
 
@@ -46,6 +47,9 @@ LANE_LENGTH = 10000.0  # [m] straight_road_network default
 V_LENGTH = Vehicle.LENGTH  # 5 m
 V_WIDTH = Vehicle.WIDTH  # 2 m
 DIAGONAL = float(np.sqrt(V_LENGTH**2 + V_WIDTH**2))
+# static obstacles: laneforge's work-zone cones (envs.work_zone.Cone, a highway-env Obstacle)
+CONE_LENGTH, CONE_WIDTH = 3.0, 2.0
+CONE_DIAGONAL = float(np.sqrt(CONE_LENGTH**2 + CONE_WIDTH**2))
 MAX_SPEED = Vehicle.MAX_SPEED
 MIN_SPEED = Vehicle.MIN_SPEED
 # ControlledVehicle
@@ -114,6 +118,19 @@ class SimState:
     # N have absent slots (after their vehicles): parked, still, and left out of neighbours,
     # collisions and observations (read only when SimParams.padded is set)
     present: Any
+    # Hazards (read only when SimParams.hazards is set). (B, N): ``static`` slots are obstacles
+    # (highway-env road.objects: cones), after the vehicles, still, never acting; ``check`` is
+    # each slot's check_collisions (a pair is tested when either checks); a finite ``brake_time``
+    # makes a vehicle laneforge's BrakingVehicle (no lane changes; after ``brake_time`` seconds of
+    # ``elapsed`` time it brakes at ``brake_decel`` to a stop). (B,): ``zone_end`` the x the ego's
+    # rear must pass to clear a work zone (inf: none), ``leader`` the braking vehicle's slot (-1).
+    static: Any
+    check: Any
+    brake_time: Any
+    brake_decel: Any
+    elapsed: Any
+    zone_end: Any
+    leader: Any
     # (B, N) IDM/MOBIL parameters of each vehicle (DRIVER_DEFAULTS); read only when
     # SimParams.drivers is set, else highway-env's class constants are used
     time_wanted: Any
@@ -136,12 +153,22 @@ class SimState:
             crashed=np.zeros(shape, bool), impact=np.zeros((*shape, 2)), has_impact=np.zeros(shape, bool),
             speed_index=np.zeros(num_envs, np.int64), time=np.zeros(num_envs),
             lanes=np.full(num_envs, lanes, np.int64), present=np.ones(shape, bool),
+            static=np.zeros(shape, bool), check=np.arange(num_vehicles)[None, :].repeat(num_envs, 0) == 0,
+            brake_time=np.full(shape, np.inf), brake_decel=np.zeros(shape), elapsed=np.zeros(shape),
+            zone_end=np.full(num_envs, np.inf), leader=np.full(num_envs, -1, np.int64),
             **{name: np.full(shape, value) for name, value in DRIVER_DEFAULTS.items()},
         )
 
     def custom_drivers(self) -> bool:
         """Whether any vehicle's IDM/MOBIL parameters differ from highway-env's defaults (numpy)."""
         return any(bool((getattr(self, name)[:, 1:] != value).any()) for name, value in DRIVER_DEFAULTS.items())
+
+    def has_hazards(self, traffic_collisions: bool) -> bool:
+        """Whether this numpy state holds obstacles, braking vehicles, a work zone, or vehicles that
+        check collisions other than the ego (all of them with ``traffic_collisions``)."""
+        default_check = np.ones_like(self.check) if traffic_collisions else np.arange(self.x.shape[1]) == 0
+        return bool(self.static.any() or np.isfinite(self.brake_time).any() or np.isfinite(self.zone_end).any()
+                    or (self.leader >= 0).any() or (self.check != default_check)[self.present].any())
 
     def padded(self, num_vehicles: int) -> SimState:
         """This numpy state with absent slots appended up to ``num_vehicles`` per env."""
@@ -200,6 +227,7 @@ class SimParams:
     xp: Any = None  # array operations (.xp.NumpyOps or .xp.TorchOps)
     drivers: bool = False  # per-vehicle IDM/MOBIL parameters (SimState); False: the class constants
     padded: bool = False  # some envs have absent slots (SimState.present); False: every slot is a vehicle
+    hazards: bool = False  # obstacles, braking vehicles or per-slot check_collisions (SimState); False: none
 
     @property
     def dt(self) -> float:
@@ -285,12 +313,14 @@ class EnvScenarios:
     initial_lane_id: np.ndarray
     duration: np.ndarray
     driver_weights: np.ndarray
+    slots: np.ndarray  # (B,) slots each env needs (ego, traffic, a hazard's leader or cones)
+    hazard: np.ndarray  # (B,) object: the env's config where it has a hazard, else None
 
     # the config keys that may differ between envs, and the arrays they make
     KEYS = ("lanes_count", "vehicles_count", "vehicles_density", "ego_spacing", "initial_lane_id", "duration",
-            "other_vehicles_type", "driver_mix")
+            "other_vehicles_type", "driver_mix", *hazards.DEFAULTS)
     FIELDS = ("lanes_count", "vehicles_count", "vehicles_density", "ego_spacing", "initial_lane_id", "duration",
-              "driver_weights")
+              "driver_weights", "slots", "hazard")
 
     @classmethod
     def uniform(cls, config: dict, num_envs: int) -> EnvScenarios:
@@ -306,7 +336,12 @@ class EnvScenarios:
                    ego_spacing=np.array([float(c["ego_spacing"]) for c in configs]),
                    initial_lane_id=np.array(lane, dtype=np.int64),
                    duration=np.array([float(c["duration"]) for c in configs]),
-                   driver_weights=np.array([driver_weights(c) for c in configs]).reshape(len(configs), len(PROFILES)))
+                   driver_weights=np.array([driver_weights(c) for c in configs]).reshape(len(configs), len(PROFILES)),
+                   slots=np.array([hazards.slots(c) for c in configs], dtype=np.int64),
+                   hazard=np.array([dict(c) if c["hazard"] else None for c in configs] + [None], dtype=object)[:-1])
+
+    def has_hazards(self) -> bool:
+        return any(c is not None for c in self.hazard)
 
     def custom_drivers(self) -> bool:
         """Whether any env's traffic may drive with other parameters than highway-env's IDMVehicle."""
@@ -373,7 +408,8 @@ def spawn(params: SimParams, rng: np.random.Generator, num_envs: int,
     s.target_speed[:, 0] = ts[s.speed_index]
     if scenarios is not None and scenarios.custom_drivers():
         _assign_profiles(s, rng, scenarios.driver_weights)
-    if scenarios is not None and (scenarios.vehicles_count + 1 < N).any():
+    s.check[:, 1:] = params.traffic_collisions  # check_collisions (read with hazards only)
+    if scenarios is not None and (scenarios.slots < N).any():
         # env b has vehicles_count[b] + 1 vehicles: the first ones, placed as highway-env places
         # them one after another; the slots after them are absent
         slot = np.arange(N)[None, :]
@@ -384,7 +420,37 @@ def spawn(params: SimParams, rng: np.random.Generator, num_envs: int,
             a = getattr(s, f.name)
             if a.ndim > 1:
                 a[absent] = np.broadcast_to(getattr(parked, f.name), a.shape)[absent]
+    if scenarios is not None and scenarios.has_hazards():
+        _spawn_hazards(s, params, rng, scenarios)
     return s
+
+
+def _spawn_hazards(s: SimState, params: SimParams, rng: np.random.Generator, scenarios: EnvScenarios) -> None:
+    """Rebuild the envs with a hazard as laneforge's hazard envs build their scenes
+    (:func:`envs.fast_highway.hazards.spawn_row`), after every draw of the plain envs."""
+    B, N = s.x.shape
+    parked = SimState.zeros(1, N)
+    park(parked, 0)
+    decay = [np.exp(-5 / 40 * lanes_count) for lanes_count in range(params.lanes + 1)]
+    for b in np.flatnonzero([c is not None for c in scenarios.hazard]):
+        config = scenarios.hazard[b]
+        for f in fields(s):
+            a = getattr(s, f.name)
+            if a.ndim > 1:
+                a[b] = getattr(parked, f.name)[0]
+        weights = scenarios.driver_weights[b]
+
+        def profile_of(n: int, b: int = b, weights: np.ndarray = weights) -> None:
+            if (weights[1:] > 0).any():
+                profile = int((rng.uniform() >= np.cumsum(weights)[:-1]).sum())
+                for name, values in PROFILE_VALUES.items():
+                    getattr(s, name)[b, n] = values[profile]
+            else:
+                for name, value in DRIVER_DEFAULTS.items():
+                    getattr(s, name)[b, n] = value
+
+        hazards.spawn_row(s, int(b), config, rng, params.target_speeds, lambda ts, v: speed_to_index(_NP, ts, v),
+                          decay[int(config["lanes_count"])], profile_of)
 
 
 PARK_X, PARK_SPACING = 6000.0, 20.0  # [m] where absent slot n waits: PARK_X + PARK_SPACING * n
@@ -473,8 +539,9 @@ class FrameView:
     Vehicles are addressed by global index ``g = b * N + n``; -1 stands for None.
     """
 
-    def __init__(self, xp, s: SimState, v0=None, drivers: bool = False) -> None:
+    def __init__(self, xp, s: SimState, v0=None, drivers: bool = False, hazards: bool = False) -> None:
         self.xp = xp
+        self.static = s.static.reshape(-1) if hazards else None  # obstacles (None: there are none)
         # per-vehicle driver parameters, flat, or None: highway-env's constants for every vehicle
         self.drivers = None
         if drivers:
@@ -571,8 +638,11 @@ def neighbour_tables(xp, s: SimState, lanes: int, present: bool = False) -> Neig
 
     A vehicle is on lane l when ``on_lane(margin=1)``: |y - 4 l| <= 3 and -5 <= x < 10005. The
     front is the nearest one at or ahead (x_v >= x), the rear the nearest strictly behind;
-    -1 when none. Vehicles at exactly equal x are ordered by index (highway-env's tie rule
-    differs there; exact float ties do not occur in practice).
+    -1 when none. Vehicles at exactly equal x (crash impacts make such ties) are ordered by
+    descending index: seen from behind, the front among them is the last in road order and the
+    rear the first, as highway-env's ``s_v <= s_front`` / ``s_v > s_rear`` pick them. (Between a
+    vehicle and another at exactly its own x highway-env calls the other a front whatever their
+    order; here the higher index is the rear. Only crashed, inactive vehicles meet that.)
 
     Layout: vehicles sorted by x within each env, vehicle-major ``(lane, row, env)``, so the
     scans along the sorted rows run over contiguous rows of small integers; only the entries
@@ -580,7 +650,9 @@ def neighbour_tables(xp, s: SimState, lanes: int, present: bool = False) -> Neig
     """
     B, N = s.x.shape
     slot_bn, env, base, rows, rows_up = _sorted_layout(xp, B, N)
-    order_g = xp.argsort_stable(s.x, axis=1) + base  # (B, N) global index of the p-th in x order
+    # (B, N) global index of the p-th in x order; equal x in descending index (highway-env's
+    # front among equally near ones is the last in road order, its rear the first)
+    order_g = (N - 1 - xp.argsort_stable(xp.flip1(s.x), axis=1)) + base
     owner_behind = xp.full((N + 2, B), -1, np.int64)  # (row, env) -> global index
     owner_behind[1 : N + 1] = order_g.T
     owner_ahead = xp.full((N + 2, B), -1, np.int64)  # (N + 1 - row, env) -> global index
@@ -647,7 +719,11 @@ def idm_acceleration(F: FrameView, me, ego, front, free=None):
     # the square drops, so |d| clamped gives the same bits
     interaction = comfort_acc_max * xp.power(desired_gap(F, me, e, f) / xp.maximum(xp.abs(d), 1e-2), 2)
     acc = xp.where(front >= 0, free - interaction, free)
-    return acc if ego is None else xp.where(ego >= 0, acc, 0.0)
+    if ego is None:
+        return acc
+    if F.static is not None:  # an obstacle is no Vehicle: IDMVehicle.acceleration gives it 0
+        acc = xp.where(F.static[e], 0.0, acc)
+    return xp.where(ego >= 0, acc, 0.0)
 
 
 def _mobil(F: FrameView, nb: Neighbours, me, candidate, self_a):
@@ -704,6 +780,8 @@ def _aborts(F: FrameView, changing, deciding, decided):
     t_j = F.target_lane[j]
     dx = F.x[i] - F.x[j]
     close = (F.lane[i] != t_j) & (0 < dx) & (dx < desired_gap(F, j + 0 * i, j + 0 * i, i)) & (i != j)
+    if F.static is not None:  # obstacles are road.objects, not road.vehicles
+        close &= ~F.static[i]
     # Only the close pairs (j, i) can abort j: iterate on them alone (usually a handful)
     k, n = xp.nonzero(close)
     if k.shape[0] == 0:
@@ -731,11 +809,14 @@ def road_act(s: SimState, params: SimParams, v0=None):
     xp = params.xp
     B, N = s.x.shape
     L = params.lanes
-    F = FrameView(xp, s, v0, params.drivers)
+    F = FrameView(xp, s, v0, params.drivers, params.hazards)
     is_traffic = xp.arange(N)[None, :] > 0
     active = (is_traffic & ~s.crashed).reshape(-1)  # crashed IDM vehicles return at once
     if params.padded:
         active &= s.present.reshape(-1)
+    if params.hazards:  # obstacles never act; braking vehicles keep their lane (enable_lane_change False)
+        active &= ~s.static.reshape(-1)
+        lane_keeping = (s.brake_time < np.inf).reshape(-1)
     nb = neighbour_tables(xp, s, L, params.padded)
     # IDM in the current lane for every vehicle; depends on positions only, so it is computed
     # once here and serves both MOBIL's acceleration(self, old_preceding) and the longitudinal control
@@ -743,6 +824,8 @@ def road_act(s: SimState, params: SimParams, v0=None):
     # change_lane_policy
     changing = active & (F.lane != F.target_lane)
     deciding = active & ~changing & (LANE_CHANGE_DELAY < s.timer.reshape(-1))
+    if params.hazards:
+        deciding &= ~lane_keeping
     rows = xp.flatnonzero(deciding)
     s.timer.reshape(-1)[rows] = 0.0
     decided = xp.copy(F.target_lane)
@@ -778,6 +861,11 @@ def road_act(s: SimState, params: SimParams, v0=None):
         acc = xp.minimum(xp.maximum(acc, -acc_max), acc_max).reshape(B, N)
     if params.padded:  # absent slots stay where they are parked
         acc = xp.where(s.present, acc, 0.0)
+    if params.hazards:
+        acc = xp.where(s.static, 0.0, acc)
+        # BrakingVehicle.act once braking: Vehicle.act with -brake_decel while moving, else 0
+        braking = (s.brake_time <= s.elapsed) & ~s.crashed
+        acc = xp.where(braking, xp.where(s.speed > 0, -s.brake_decel, 0.0), acc)
     acc[:, 0] = KP_A * (s.target_speed[:, 0] - s.speed[:, 0])
     return steering, acc
 
@@ -789,6 +877,8 @@ def road_step(s: SimState, params: SimParams, steering, acc) -> None:
     dt = params.dt
     s.timer += dt  # IDM vehicles' lane-change timers; the ego has none and keeps 0
     s.timer[:, 0] = 0.0
+    if params.hazards:
+        s.elapsed += dt  # BrakingVehicle.step: elapsed first
     # The masked updates below change nothing outside their mask; on the host (see xp ``host``)
     # they touch the masked rows only, or are skipped when the mask is empty.
     speed_flat = s.speed.reshape(-1)
@@ -840,6 +930,8 @@ def road_step(s: SimState, params: SimParams, steering, acc) -> None:
     else:
         heading[turning] = _advance(heading[turning], xp.sin(beta), speed_t, dt, V_LENGTH / 2)
     s.speed += acc * dt
+    if params.hazards:  # BrakingVehicle.step: a braking vehicle stops at 0
+        s.speed[:] = xp.where((s.brake_time <= s.elapsed) & (s.speed < 0), 0.0, s.speed)
     reach = None if speeds is None else max(-speeds[0], speeds[1]) * dt * 1.01 + 1e-9  # how far any x moved, at most
     _update_lanes(s, params, turning, impacted, reach)
     handle_collisions(s, params)
@@ -870,6 +962,8 @@ def _update_lanes(s: SimState, params: SimParams, turning, impacted, reach) -> N
 
 _CORNERS = np.array(((-V_LENGTH / 2, -V_WIDTH / 2), (-V_LENGTH / 2, V_WIDTH / 2),
                      (V_LENGTH / 2, V_WIDTH / 2), (V_LENGTH / 2, -V_WIDTH / 2)))
+_CONE_CORNERS = np.array(((-CONE_LENGTH / 2, -CONE_WIDTH / 2), (-CONE_LENGTH / 2, CONE_WIDTH / 2),
+                          (CONE_LENGTH / 2, CONE_WIDTH / 2), (CONE_LENGTH / 2, -CONE_WIDTH / 2)))
 
 
 def _advance(target, unit, speed, dt: float, divisor: float | None = None):
@@ -884,9 +978,13 @@ def _advance(target, unit, speed, dt: float, divisor: float | None = None):
     return target
 
 
-def _polygons(xp, x, y, h):
-    """RoadObject.polygon() of P vehicles, corner-major: (5, P) x and y of the closed rectangle."""
+def _polygons(xp, x, y, h, static=None):
+    """RoadObject.polygon() of P vehicles (``static``: which are cones), corner-major: (5, P)
+    x and y of the closed rectangle."""
     lx, ly = xp.asarray(_CORNERS[:, :1]), xp.asarray(_CORNERS[:, 1:])  # (4, 1) corners in the body frame
+    if static is not None:
+        cone = xp.asarray(_CONE_CORNERS)
+        lx, ly = xp.where(static[None, :], cone[:, :1], lx), xp.where(static[None, :], cone[:, 1:], ly)
     c, sn = xp.cos(h), xp.sin(h)
     px = c * lx - sn * ly + x
     py = sn * lx + c * ly + y
@@ -983,15 +1081,30 @@ def _near_pairs(xp, s: SimState, dt: float):
     return b[road_order], i[road_order], j[road_order]
 
 
+def _checked_pairs(xp, s: SimState, dt: float, pb, pi, pj):
+    """The pairs RoadObject.handle_collisions tests when slots differ: one of the two checks
+    collisions, they are not two obstacles (highway-env never tests objects against objects;
+    obstacles come after the vehicles, so i < j leaves i a vehicle), and they pass the
+    distance pre-check with their own diagonals."""
+    keep = (s.check[pb, pi] | s.check[pb, pj]) & ~s.static[pb, pi]
+    diag_i = xp.where(s.static[pb, pi], CONE_DIAGONAL, DIAGONAL)
+    diag_j = xp.where(s.static[pb, pj], CONE_DIAGONAL, DIAGONAL)
+    dx, dy = s.x[pb, pj] - s.x[pb, pi], s.y[pb, pj] - s.y[pb, pi]
+    keep &= xp.sqrt(dx * dx + dy * dy) <= (diag_i + diag_j) / 2 + s.speed[pb, pi] * dt
+    return pb[keep], pi[keep], pj[keep]
+
+
 def handle_collisions(s: SimState, params: SimParams) -> None:
     """RoadObject.handle_collisions for pairs i < j in road order (ego-only unless traffic_collisions)."""
     xp = params.xp
     B, N = s.x.shape
-    if params.traffic_collisions:
+    if params.traffic_collisions or params.hazards:
         pb, pi, pj = _near_pairs(xp, s, params.dt)
         if params.padded:  # pairs of vehicles only
             both = s.present[pb, pi] & s.present[pb, pj]
             pb, pi, pj = pb[both], pi[both], pj[both]
+        if params.hazards:
+            pb, pi, pj = _checked_pairs(xp, s, params.dt, pb, pi, pj)
     else:
         dx = s.x[:, 1:] - s.x[:, :1]
         reach = DIAGONAL + s.speed[:, :1] * params.dt
@@ -1016,15 +1129,23 @@ def handle_collisions(s: SimState, params: SimParams) -> None:
         if not bool(xp.all(keep)):
             pb, pi, pj, xa, ya, ha, xb, yb, hb = (a[keep] for a in (pb, pi, pj, xa, ya, ha, xb, yb, hb))
             disp_a, disp_b = tuple(a[keep] for a in disp_a), tuple(a[keep] for a in disp_b)
+    static_b = s.static[pb, pj] if params.hazards else None  # (i is never static: see _checked_pairs)
     hit, will, translation = polygons_intersecting(
-        xp, _polygons(xp, xa, ya, ha), _polygons(xp, xb, yb, hb), disp_a, disp_b)
+        xp, _polygons(xp, xa, ya, ha), _polygons(xp, xb, yb, hb, static_b), disp_a, disp_b)
     s.crashed[pb[hit], pi[hit]] = True
     s.crashed[pb[hit], pj[hit]] = True
     if bool(xp.any(will)):
-        # impacts: self gets +t/2, other -t/2; the last write wins, in road order of the pairs
+        # impacts: self gets +t/2, other -t/2 (an obstacle other: self gets t, the obstacle
+        # nothing); the last write wins, in road order of the pairs
         wb, wi, wj, t = pb[will], pi[will], pj[will], translation[will]
         target = xp.stack([wb * N + wi, wb * N + wj], axis=1).reshape(-1)
-        value = xp.stack([t / 2, -t / 2], axis=1).reshape(-1, 2)
+        if static_b is None:
+            value = xp.stack([t / 2, -t / 2], axis=1).reshape(-1, 2)
+        else:
+            obstacle = static_b[will]
+            value = xp.stack([xp.where(obstacle[:, None], t, t / 2), -t / 2], axis=1).reshape(-1, 2)
+            written = xp.stack([xp.full(obstacle.shape, True, np.bool_), ~obstacle], axis=1).reshape(-1)
+            target, value = target[written], value[written]
         order = xp.argsort_stable(target)  # writes in sequence order within each target
         target, value = target[order], value[order]
         last = xp.concatenate([target[1:] != target[:-1], xp.full((1,), True, np.bool_)])
