@@ -1,7 +1,11 @@
-"""What per-env scenarios cost: a FastHighway batch whose envs differ (vehicles_density,
-ego_spacing, initial_lane_id, duration) against the same batch on one config, and against
-highway-env stepping the same drawn scenarios one after another through
-``reset(options={"config": draw})``; all measured in the same run, paired, ``--repeats`` times.
+"""What a family of scenarios costs: a FastHighway batch whose envs draw their scenarios from a
+family file (default configs/families/highway_mix.yaml: lanes 2-5, density, driver profiles,
+work zones 1 in 5) against the same batch on one config, against the one-config batch of the
+code before per-env scenarios existed (``--baseline``, a git revision, run from a temporary
+worktree), and against highway-env stepping the same drawn scenarios one after another through
+``reset(options={"config": draw})`` (highway-fast-v0, or laneforge/WorkZone-v1 for a work zone;
+envs.fast_highway.hazards.highway_env_scenario); all measured in the same run, paired,
+``--repeats`` times, one process at a time.
 
     python benchmarks/mixed_batch_speed.py --out benchmarks/results/mixed_batch_speed.json
 """
@@ -14,15 +18,21 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if "--root" in sys.argv:  # time another checkout's code (the baseline worktree)
+    sys.path.insert(0, sys.argv[sys.argv.index("--root") + 1])
+else:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
 from agents.runtime import prepare_process  # noqa: E402
 
 prepare_process()
@@ -33,16 +43,15 @@ import highway_env  # noqa: E402,F401
 import envs  # noqa: E402,F401
 from envs.fast_highway import FastHighwayVectorEnv  # noqa: E402
 
-
-def draw(rng: np.random.Generator) -> dict:
-    """One scenario: the per-env keys drawn as a family would draw them."""
-    return {"vehicles_density": float(rng.uniform(0.5, 2.5)), "ego_spacing": float(rng.uniform(1.0, 2.0)),
-            "initial_lane_id": [None, 0, 1, 2][int(rng.integers(4))], "duration": int(rng.choice([20, 30, 40]))}
+BASELINE = "ed089f9~1"  # the commit before the first per-env scenario change (issue 16)
 
 
-def time_batch(num_envs: int, per_env: list[dict] | None, seconds: float) -> float:
-    venv = FastHighwayVectorEnv(num_envs, {})
-    venv.reset(seed=0, options={"config": per_env} if per_env else None)
+def time_batch(num_envs: int, seconds: float, config: dict | None = None, sampler=None) -> float:
+    """env-steps/s of a vector env stepping random actions (``sampler``: a family's draws)."""
+    venv = FastHighwayVectorEnv(num_envs, config or {})
+    if sampler is not None:
+        venv.core.set_family(sampler)
+    venv.reset(seed=0)
     rng = np.random.default_rng(1)
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
@@ -51,42 +60,87 @@ def time_batch(num_envs: int, per_env: list[dict] | None, seconds: float) -> flo
     return steps / (time.perf_counter() - start)
 
 
-def time_highway_env(scenarios: list[dict], seconds: float) -> float:
-    env = gym.make("highway-fast-v0")
+def time_highway_env(scenarios: list[tuple[str, dict]], seconds: float) -> float:
+    """highway-env stepping ``scenarios`` (env id, config update) one after another."""
+    from envs.factory import to_highway_config
+
+    made = {env_id: gym.make(env_id) for env_id in {env_id for env_id, _ in scenarios}}
     rng = np.random.default_rng(1)
     steps, i, start = 0, 0, time.perf_counter()
-    env.reset(seed=0, options={"config": scenarios[0]})
+    env_id, update = scenarios[0]
+    env = made[env_id]
+    env.reset(seed=0, options={"config": to_highway_config(update)})
     while time.perf_counter() - start < seconds:
         _, _, term, trunc, _ = env.step(int(rng.integers(5)))
         steps += 1
         if term or trunc:
             i += 1
-            env.reset(options={"config": scenarios[i % len(scenarios)]})
+            env_id, update = scenarios[i % len(scenarios)]
+            env = made[env_id]
+            env.reset(options={"config": to_highway_config(update)})
     return steps / (time.perf_counter() - start)
+
+
+def time_baseline(worktree: Path, num_envs: int, seconds: float) -> float:
+    """The one-config batch timed on the baseline's code, in a fresh process."""
+    out = subprocess.run([sys.executable, __file__, "--root", str(worktree), "--uniform-only",
+                          "--num-envs", str(num_envs), "--seconds", str(seconds)],
+                         check=True, capture_output=True, text=True).stdout
+    return float(out.strip().splitlines()[-1])
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--family", type=Path, default=ROOT / "configs/families/highway_mix.yaml")
     p.add_argument("--num-envs", type=int, default=1024)
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--baseline", default=BASELINE, help="git revision whose one-config batch is the reference ('' skips it)")
+    p.add_argument("--root", help=argparse.SUPPRESS)
+    p.add_argument("--uniform-only", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/mixed_batch_speed.json")
     args = p.parse_args()
     warnings.simplefilter("ignore")
-    rng = np.random.default_rng(0)
-    scenarios = [draw(rng) for _ in range(args.num_envs)]
+    if args.uniform_only:
+        print(time_batch(args.num_envs, args.seconds))
+        return
+    from envs.families import FamilySampler, load_family
+    from envs.fast_highway.hazards import highway_env_scenario
+
+    family = load_family(args.family)
+    drawn = FamilySampler(family, 0, args.num_envs).draw(range(args.num_envs))
+    scenarios = [highway_env_scenario({**family.config, **d}) for d in drawn]
+    worktree = None
+    if args.baseline:
+        worktree = Path(tempfile.mkdtemp()) / "baseline"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktree), args.baseline],
+                       check=True, capture_output=True)
     runs = []
-    for r in range(args.repeats):
-        uniform = time_batch(args.num_envs, None, args.seconds)
-        mixed = time_batch(args.num_envs, scenarios, args.seconds)
-        reference = time_highway_env(scenarios, args.seconds)
-        runs.append({"uniform": uniform, "mixed": mixed, "highway_env": reference,
-                     "mixed_vs_uniform": mixed / uniform, "mixed_vs_highway_env": mixed / reference})
-        print(f"repeat {r}: uniform {uniform:,.0f}, mixed {mixed:,.0f}, highway-env {reference:,.1f} env-steps/s; "
-              f"mixed/uniform {mixed / uniform:.3f}, mixed/highway-env {mixed / reference:,.0f}x", flush=True)
+    try:
+        for r in range(args.repeats):
+            run = {"uniform": time_batch(args.num_envs, args.seconds)}
+            if worktree is not None:
+                run["uniform_baseline"] = time_baseline(worktree, args.num_envs, args.seconds)
+            run["family"] = time_batch(args.num_envs, args.seconds, family.config, FamilySampler(family, 0, args.num_envs))
+            run["highway_env"] = time_highway_env(scenarios, args.seconds)
+            run["family_vs_uniform"] = run["family"] / run["uniform"]
+            run["family_vs_highway_env"] = run["family"] / run["highway_env"]
+            if worktree is not None:
+                run["uniform_vs_baseline"] = run["uniform"] / run["uniform_baseline"]
+            runs.append(run)
+            print(f"repeat {r}: " + ", ".join(f"{k} {v:,.3f}" if "_vs_" in k else f"{k} {v:,.1f}"
+                                              for k, v in run.items()), flush=True)
+    finally:
+        if worktree is not None:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)], check=False)
+    kinds = {}
+    for env_id, _ in scenarios:
+        kinds[env_id] = kinds.get(env_id, 0) + 1
     result = {
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(sys.argv), "num_envs": args.num_envs, "seconds": args.seconds,
+        "family": str(args.family.relative_to(ROOT) if args.family.is_relative_to(ROOT) else args.family),
+        "baseline": args.baseline, "highway_env_scenarios": kinds,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_avg_1m": os.getloadavg()[0]},
         "runs": runs,
         "median": {k: statistics.median(run[k] for run in runs) for k in runs[0]},

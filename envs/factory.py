@@ -334,6 +334,14 @@ def per_env_keys(env_id: str) -> tuple[str, ...]:
     return tuple(getattr(creator, "per_env_config_keys", ()))
 
 
+def per_env_draw_rules(env_id: str) -> tuple:
+    """(drawn_config, drawn_key_context) of ``env_id``'s vector env: how a family's draw is applied
+    and the context a drawn key is checked in (identity and none where the env has none)."""
+    entry = gym.spec(env_id).vector_entry_point
+    creator = load_env_creator(entry) if isinstance(entry, str) else entry
+    return (getattr(creator, "drawn_config", dict), getattr(creator, "drawn_key_context", lambda key: {}))
+
+
 def batched_twin_ids() -> list[str]:
     """Registered ids of laneforge's batched simulators (twins of highway-env scenarios);
     gymnasium's own vectorized classics (CartPole) are batched but not twins."""

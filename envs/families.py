@@ -28,6 +28,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from envs.checks import EnvConfigError, first_error_line, validate_file_data
-from envs.factory import check_env_config, check_env_id, per_env_keys
+from envs.factory import check_env_config, check_env_id, per_env_draw_rules, per_env_keys
 from envs.suggest import did_you_mean
 from envs.yamlfile import read_yaml_file
 
@@ -67,8 +68,15 @@ class Distribution:
             return int(rng.integers(self.values[0], self.values[1] + 1))
         if self.kind == "uniform":
             return float(rng.uniform(self.values[0], self.values[1]))
-        p = None if self.weights is None else np.asarray(self.weights) / np.sum(self.weights)
-        return self.values[int(rng.choice(len(self.values), p=p))]
+        if self.weights is None:  # rng.choice(n): the same draw
+            return self.values[int(rng.integers(0, len(self.values)))]
+        # rng.choice(n, p=weights / sum) draw for draw (its inverse-CDF search), at a fifth of its cost
+        return self.values[int(np.searchsorted(self._cdf, rng.random(), side="right"))]
+
+    @cached_property
+    def _cdf(self) -> np.ndarray:
+        cdf = np.cumsum(np.asarray(self.weights) / np.sum(self.weights))
+        return cdf / cdf[-1]
 
     def extremes(self) -> tuple:
         """The values that checking the family must try (both ends, or every choice)."""
@@ -172,6 +180,7 @@ def parse_family(data: Any, source: str = "family", default_name: str = "family"
     except EnvConfigError as exc:
         raise FamilyError(f"{source}: {exc}") from None
     allowed = per_env_keys(model.env_id)
+    drawn_config, key_context = per_env_draw_rules(model.env_id) if allowed else (dict, lambda key: {})
     if not allowed:
         raise FamilyError(f"{source}: env_id: '{model.env_id}' cannot vary its scenario per env; a family needs a "
                           "batched env such as laneforge/FastHighway-v0")
@@ -185,15 +194,16 @@ def parse_family(data: Any, source: str = "family", default_name: str = "family"
         draws[key] = _distribution(key, spec, source)
         for value in draws[key].extremes():
             try:
-                check_env_config(model.env_id, {**model.config, key: value}, key="draw")
+                check_env_config(model.env_id, {**model.config, **key_context(key), key: value}, key="draw")
             except EnvConfigError as exc:
                 raise FamilyError(f"{source}: {exc}") from None
-    _check_combinations(model.env_id, model.config, draws, source)
+    _check_combinations(model.env_id, model.config, draws, source, drawn_config)
     return Family(name=model.name or default_name, env_id=model.env_id, draws=draws, config=dict(model.config),
                   scenarios=model.scenarios, description=model.description)
 
 
-def _check_combinations(env_id: str, config: dict[str, Any], draws: dict[str, Distribution], source: str) -> None:
+def _check_combinations(env_id: str, config: dict[str, Any], draws: dict[str, Distribution], source: str,
+                        drawn_config=dict) -> None:
     """Every combination of the drawn keys' extremes must be a valid config (e.g. an initial
     lane that exists on the fewest lanes drawn); each key alone was checked before."""
     keys = sorted(draws)
@@ -203,7 +213,7 @@ def _check_combinations(env_id: str, config: dict[str, Any], draws: dict[str, Di
     for values in itertools.product(*grids):
         combo = dict(zip(keys, values))
         try:
-            check_env_config(env_id, {**config, **combo}, key="draw")
+            check_env_config(env_id, {**config, **drawn_config(combo)}, key="draw")
         except EnvConfigError as exc:
             together = ", ".join(f"{k} {v!r}" for k, v in combo.items())
             raise FamilyError(f"{source}: {exc} (drawn together with {together}); narrow the draws so "

@@ -134,19 +134,29 @@ def test_generalization_table_puts_agents_side_by_side_and_marks_stalls():
     assert any(line.startswith("| **gap** (seen - unseen)") for line in lines)
 
 
+def subprocess_lines(*command: str) -> list[str]:
+    import subprocess
+    return subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout.splitlines()
+
+
 def test_mixed_batch_speed_runs_at_toy_size(tmp_path, monkeypatch):
     import mixed_batch_speed
 
     out = tmp_path / "speed.json"
-    monkeypatch.setattr(sys, "argv", ["mixed_batch_speed.py", "--num-envs", "4", "--seconds", "0.2", "--repeats", "1",
-                                      "--out", str(out)])
+    in_git = (ROOT / ".git").exists()  # the baseline is a git revision, timed from a worktree
+    monkeypatch.setattr(sys, "argv", ["mixed_batch_speed.py", "--num-envs", "16", "--seconds", "0.2", "--repeats", "1",
+                                      "--baseline", "HEAD" if in_git else "", "--out", str(out)])
     mixed_batch_speed.main()
     data = json.loads(out.read_text())
     run = data["runs"][0]
-    assert run["mixed"] > 0 and run["mixed_vs_highway_env"] == pytest.approx(run["mixed"] / run["highway_env"])
-    rng = np.random.default_rng(0)
-    draws = [mixed_batch_speed.draw(rng) for _ in range(50)]
-    assert {d["duration"] for d in draws} == {20, 30, 40} and all(0.5 <= d["vehicles_density"] <= 2.5 for d in draws)
+    assert run["family"] > 0 and run["family_vs_highway_env"] == pytest.approx(run["family"] / run["highway_env"])
+    if in_git:
+        assert run["uniform_vs_baseline"] == pytest.approx(run["uniform"] / run["uniform_baseline"])
+    # highway-env steps the family's own draws: highway-fast-v0, and WorkZone-v1 for the work zones
+    assert set(data["highway_env_scenarios"]) == {"highway-fast-v0", "laneforge/WorkZone-v1"}
+    assert sum(data["highway_env_scenarios"].values()) == 16
+    if in_git:
+        assert not any("baseline" in line for line in subprocess_lines("git", "worktree", "list"))  # removed again
 
 
 def test_factor_parity_saves_each_unit_and_a_rerun_does_only_what_is_missing(tmp_path, monkeypatch):

@@ -123,6 +123,7 @@ def test_shipped_mix_family_draws_roads_and_drivers_that_highway_env_can_run_too
 
     from envs.drivers import AggressiveDriver, DefensiveDriver
     from envs.factory import to_highway_config
+    from envs.fast_highway.hazards import highway_env_scenario
     family = load_family(ROOT / "configs/families/highway_mix.yaml")
     sampler = FamilySampler(family, 0, 16)
     venv = FastHighwayVectorEnv(16, family.config)
@@ -133,11 +134,20 @@ def test_shipped_mix_family_draws_roads_and_drivers_that_highway_env_can_run_too
         assert venv.core.state.lanes[b] == d["lanes_count"]
         headway = {"idm": IDMVehicle, "idm_aggressive": AggressiveDriver,
                    "idm_defensive": DefensiveDriver}[d["other_vehicles_type"]].TIME_WANTED
-        assert (venv.core.state.time_wanted[b, 1:] == headway).all()
+        s = venv.core.state
+        traffic = s.present[b] & ~s.static[b]
+        traffic[0] = False
+        assert (s.time_wanted[b, traffic] == headway).all()
+        assert s.static[b].any() == (d["hazard"] == "work_zone") and np.isfinite(s.zone_end[b]) == s.static[b].any()
     assert {d["other_vehicles_type"] for d in draws} == {"idm", "idm_aggressive", "idm_defensive"}
-    hw = gym.make("highway-fast-v0").unwrapped
-    hw.reset(seed=0, options={"config": to_highway_config({**family.config, **draws[0]})})
-    assert len(hw.road.network.graph["0"]["1"]) == draws[0]["lanes_count"]
+    assert {d["hazard"] for d in draws} == {None, "work_zone"}
+    for d in draws:  # highway-env runs the same draws: highway-fast-v0, or WorkZone-v1 for a work zone
+        env_id, update = highway_env_scenario({**family.config, **d})
+        assert env_id == ("laneforge/WorkZone-v1" if d["hazard"] else "highway-fast-v0")
+        hw = gym.make(env_id, config=to_highway_config(update)).unwrapped  # (laneforge's envs check every key)
+        hw.reset(seed=0)
+        assert len(hw.road.network.graph["0"]["1"]) == d["lanes_count"]
+        assert len(hw.road.objects) == (6 if d["hazard"] else 0)
 
 
 def test_training_on_a_family_records_it_and_what_was_drawn(tmp_path):

@@ -24,7 +24,7 @@ from highway_env.vehicle.controller import MDPVehicle
 from envs.checks import config_error
 from envs.drive_probe import REFERENCE_SPEED, Goal, batch_row
 
-from . import observe
+from . import hazards, observe
 from .config import default_config, resolve_config
 from .sim import EnvScenarios, SimParams, SimState, closest_lane, simulate, spawn
 
@@ -176,7 +176,7 @@ class FastHighwayCore:
         envs = np.arange(self.num_envs) if mask is None else np.flatnonzero(mask)
         if self.scenarios is None:
             self.scenarios = EnvScenarios.uniform(self.config, self.num_envs)
-        drawn = EnvScenarios.from_configs([{**self.config, **d} for d in self.family.draw(envs)])
+        drawn = EnvScenarios.from_configs([{**self.config, **hazards.applicable(d)} for d in self.family.draw(envs)])
         self.scenarios.assign(envs, drawn)
         self.use_scenarios(self.scenarios)
 
@@ -196,7 +196,7 @@ class FastHighwayCore:
 
     def observe(self, rows: np.ndarray | None = None) -> np.ndarray:
         rows = None if rows is None else self.xp.asarray(rows)
-        return self.observer.observe(self.xp, self.state, rows, self.rng, self.params.hazards)
+        return self.observer.observe(self.xp, self.state, rows, self.rng, self.params.hazards, self.params.padded)
 
     def step(self, actions: np.ndarray, on_frame=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """One policy step of every env: (reward, terminated, truncated, info), numpy arrays."""
@@ -372,6 +372,9 @@ class FastHighwayVectorEnv(_Reconfigurable, VectorEnv):
 
     metadata = {"render_modes": ["rgb_array"], "autoreset_mode": AutoresetMode.SAME_STEP, "render_fps": 2}
     per_env_config_keys = PER_ENV_KEYS  # reset(options={"config": [B dicts]}) may differ in these
+    # a family's draw as applied (keys of undrawn hazards left out), and the context a drawn key is checked in
+    drawn_config = staticmethod(hazards.applicable)
+    drawn_key_context = staticmethod(hazards.context)
 
     def __init__(self, num_envs: int = 1, config: Mapping[str, Any] | None = None,
                  render_mode: str | None = None, max_episode_steps: int | None = None) -> None:

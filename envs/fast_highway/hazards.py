@@ -72,6 +72,40 @@ def check(config: Mapping[str, Any]) -> None:
                                         f"hazard: {name} or leave {key} out", config[key])
 
 
+def hazard_of(key: str) -> str | None:
+    """The hazard whose key ``key`` is (None: not a hazard's key)."""
+    return next((name for name, keys in KEYS.items() if key in keys), None)
+
+
+def applicable(update: Mapping[str, Any]) -> dict[str, Any]:
+    """A family's draw with the keys of the hazards it did not draw left out (a family may draw
+    work-zone settings for the envs that draw ``hazard: work_zone``; the others leave them)."""
+    drawn = update.get("hazard")
+    return {k: v for k, v in update.items() if hazard_of(k) in (None, drawn)}
+
+
+def context(key: str) -> dict[str, Any]:
+    """What a drawn value of ``key`` is checked with: its hazard set."""
+    hazard = hazard_of(key)
+    return {"hazard": hazard} if hazard else {}
+
+
+ENV_IDS = {None: "highway-fast-v0", "work_zone": "laneforge/WorkZone-v1", "emergency_braking": "laneforge/EmergencyBraking-v0"}
+# keys the hazard envs do not use (their UNUSED_KEYS): a draw's value of them is left out
+_UNUSED = {None: (), "work_zone": ("initial_lane_id", "ego_spacing"), "emergency_braking": ("ego_spacing",)}
+
+
+def highway_env_scenario(update: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The highway-env env id (highway-fast-v0 or the hazard's laneforge env) and the config
+    update that simulate a FastHighway draw ``update`` (highway-env's own keys and the hazard's;
+    ``other_vehicles_type`` names as given, see envs.factory.to_highway_config)."""
+    update = applicable(update)
+    hazard = update.get("hazard")
+    own = set(KEYS.get(hazard, ())) | ({"ego_speed"} if hazard else set())
+    fast_only = {"hazard", "ego_speed", "driver_mix", *DEFAULTS} - own
+    return ENV_IDS[hazard], {k: v for k, v in update.items() if k not in fast_only and k not in _UNUSED[hazard]}
+
+
 def cone_count(config: Mapping[str, Any]) -> int:
     """The cones of a work-zone config (WorkZone._place_cones): per closed lane, one every
     cone_spacing metres over the zone, the last at its end."""
@@ -86,10 +120,11 @@ def slots(config: Mapping[str, Any]) -> int:
 
 
 def spawn_row(s, b: int, config: Mapping[str, Any], rng: np.random.Generator, target_speeds: np.ndarray,
-              speed_to_index, decay: float, profile_of) -> None:
-    """Build env ``b`` of numpy state ``s`` (all its slots absent and parked) as the hazard
-    env of ``config`` builds its scene. ``decay``: exp(-5/40 lanes); ``profile_of(n)``: apply a
-    driver profile draw to traffic slot n (the traffic's other_vehicles_type / driver_mix)."""
+              speed_to_index, decay: float) -> slice:
+    """Build env ``b`` of numpy state ``s`` (all its slots absent and parked, with highway-env's
+    IDM parameters) as the hazard env of ``config`` builds its scene; ``decay``: exp(-5/40
+    lanes). Returns the traffic's slots (other_vehicles_type's drivers: the caller gives them
+    their profiles)."""
     lanes, count = int(config["lanes_count"]), int(config["vehicles_count"])
     # envs.scene.traffic_line: spawn_positions, the ego at the BEHIND_SHARE slot
     offset = (12.0 + 22.5) * decay / config["vehicles_density"]
@@ -135,28 +170,26 @@ def spawn_row(s, b: int, config: Mapping[str, Any], rng: np.random.Generator, ta
     s.speed_index[b] = index
     s.target_speed[b, 0] = target_speeds[index]
     s.delta[b, 0] = _DELTA_DEFAULT
-    for k in range(len(others)):
-        n = first + k
-        _place(s, b, n, float(others[k]), int(traffic_lanes[k]), float(speeds[k]), check=check)
-        s.delta[b, n] = deltas[k]
-        profile_of(n)
+    traffic = slice(first, first + len(others))
+    _place(s, b, traffic, others, traffic_lanes.astype(np.int64), speeds, check=check)
+    s.delta[b, traffic] = deltas
     if config["hazard"] == "work_zone":
-        n = first + len(others)
         length, spacing = config["zone_length"], config["cone_spacing"]
-        for lane in closed:
-            for k in range(int(np.floor(length / spacing)) + 1):
-                _place(s, b, n, begin + min(k * spacing, length), lane, 0.0, check=True)
-                s.static[b, n], s.timer[b, n] = True, 0.0
-                n += 1
+        along = np.array([begin + min(k * spacing, length) for k in range(int(np.floor(length / spacing)) + 1)])
+        cones = slice(traffic.stop, traffic.stop + len(closed) * len(along))
+        _place(s, b, cones, np.tile(along, len(closed)), np.repeat(closed, len(along)), 0.0, check=True)
+        s.static[b, cones], s.timer[b, cones] = True, 0.0
     s.lanes[b] = lanes
+    return traffic
 
 
-def _place(s, b: int, n: int, x: float, lane: int, speed: float, check: bool) -> None:
-    """A vehicle on lane ``lane``'s centre at ``x``, heading along the road, target speed = speed
-    (IDMVehicle's lane-change timer from its position, as highway-env initializes it)."""
-    y = _LANE_WIDTH * lane
+def _place(s, b: int, n, x, lane, speed, check: bool) -> None:
+    """Vehicles (slot ``n``: an index or a slice) on lane ``lane``'s centre at ``x``, heading
+    along the road, target speed = speed (IDMVehicle's lane-change timer from its position, as
+    highway-env initializes it; the ego has none)."""
+    y = _LANE_WIDTH * np.asarray(lane, dtype=float)
     s.present[b, n], s.x[b, n], s.y[b, n], s.heading[b, n] = True, x, y, 0.0
     s.speed[b, n] = s.target_speed[b, n] = speed
     s.lane[b, n] = s.target_lane[b, n] = lane
-    s.timer[b, n] = ((x + y) * np.pi) % _LANE_CHANGE_DELAY if n else 0.0
+    s.timer[b, n] = ((np.asarray(x) + y) * np.pi) % _LANE_CHANGE_DELAY if n != 0 else 0.0
     s.check[b, n] = check

@@ -78,16 +78,17 @@ class KinematicsObserver:
                 "vx": [-2 * MAX_SPEED, 2 * MAX_SPEED], "vy": [-2 * MAX_SPEED, 2 * MAX_SPEED]}
 
     def observe(self, xp, s: SimState, rows=None, rng: np.random.Generator | None = None,
-                hazards: bool = False) -> np.ndarray:
+                hazards: bool = False, padded: bool = False) -> np.ndarray:
         """Observation of envs ``rows`` (all by default): numpy (len(rows), vehicles_count, F) float32.
         ``hazards``: the state may hold obstacles (road.objects: seen ahead only, whatever
-        see_behind; left out without include_obstacles)."""
+        see_behind; left out without include_obstacles); ``padded``: absent slots."""
         x, y = (s.x, s.y) if rows is None else (s.x[rows], s.y[rows])
         ranges = self.ranges(xp, s.lanes if rows is None else s.lanes[rows])
         B, N = x.shape
         dx, dy = x - x[:, :1], y - y[:, :1]
         visible = xp.sqrt(dx * dx + dy * dy) < PERCEPTION_DISTANCE
-        visible &= s.present if rows is None else s.present[rows]  # absent slots are no vehicles
+        if padded:  # absent slots are no vehicles
+            visible &= s.present if rows is None else s.present[rows]
         visible[:, 0] = False
         if not self.see_behind:
             visible &= -2 * V_LENGTH < dx

@@ -27,6 +27,7 @@ cases, so both backends start from the same scenes for the same seed.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -438,19 +439,14 @@ def _spawn_hazards(s: SimState, params: SimParams, rng: np.random.Generator, sce
             a = getattr(s, f.name)
             if a.ndim > 1:
                 a[b] = getattr(parked, f.name)[0]
+        traffic = hazards.spawn_row(s, int(b), config, rng, params.target_speeds,
+                                    lambda ts, v: speed_to_index(_NP, ts, v), decay[int(config["lanes_count"])])
         weights = scenarios.driver_weights[b]
-
-        def profile_of(n: int, b: int = b, weights: np.ndarray = weights) -> None:
-            if (weights[1:] > 0).any():
-                profile = int((rng.uniform() >= np.cumsum(weights)[:-1]).sum())
-                for name, values in PROFILE_VALUES.items():
-                    getattr(s, name)[b, n] = values[profile]
-            else:
-                for name, value in DRIVER_DEFAULTS.items():
-                    getattr(s, name)[b, n] = value
-
-        hazards.spawn_row(s, int(b), config, rng, params.target_speeds, lambda ts, v: speed_to_index(_NP, ts, v),
-                          decay[int(config["lanes_count"])], profile_of)
+        if (weights[1:] > 0).any():  # the traffic's profiles (else highway-env's IDM defaults, as parked)
+            u = rng.uniform(size=traffic.stop - traffic.start)
+            profile = (u[:, None] >= np.cumsum(weights)[None, :-1]).sum(axis=1)
+            for name, values in PROFILE_VALUES.items():
+                getattr(s, name)[b, traffic] = values[profile]
 
 
 PARK_X, PARK_SPACING = 6000.0, 20.0  # [m] where absent slot n waits: PARK_X + PARK_SPACING * n
@@ -1094,26 +1090,51 @@ def _checked_pairs(xp, s: SimState, dt: float, pb, pi, pj):
     return pb[keep], pi[keep], pj[keep]
 
 
+def _ego_pairs(xp, s: SimState, dt: float, rows=None, padded: bool = True):
+    """(env, other) of the pairs (ego, other) passing the distance pre-check, in road order;
+    ``rows`` (B,) bool: in those envs only (None: all)."""
+    dx = s.x[:, 1:] - s.x[:, :1]
+    reach = DIAGONAL + s.speed[:, :1] * dt
+    # |dx| <= sqrt(dx^2 + dy^2): only the few vehicles within reach along x need the norm
+    near_x = xp.abs(dx) <= reach
+    if padded:
+        near_x &= s.present[:, 1:]
+    if rows is not None:
+        near_x &= rows[:, None]
+    pb, pj = xp.nonzero(near_x)
+    dx, dy = dx[pb, pj], s.y[pb, pj + 1] - s.y[pb, 0]
+    near = xp.sqrt(dx * dx + dy * dy) <= reach[pb, 0]
+    return pb[near], pj[near] + 1
+
+
 def handle_collisions(s: SimState, params: SimParams) -> None:
     """RoadObject.handle_collisions for pairs i < j in road order (ego-only unless traffic_collisions)."""
     xp = params.xp
     B, N = s.x.shape
-    if params.traffic_collisions or params.hazards:
+    if params.traffic_collisions:
         pb, pi, pj = _near_pairs(xp, s, params.dt)
         if params.padded:  # pairs of vehicles only
             both = s.present[pb, pi] & s.present[pb, pj]
             pb, pi, pj = pb[both], pi[both], pj[both]
         if params.hazards:
             pb, pi, pj = _checked_pairs(xp, s, params.dt, pb, pi, pj)
+    elif params.hazards:
+        # envs where only the ego checks take the ego's pairs; the others (work-zone traffic,
+        # braking leaders and cones check too) search all pairs
+        many = xp.any(s.check[:, 1:] & s.present[:, 1:], axis=1)
+        pb, pj = _ego_pairs(xp, s, params.dt, ~many)
+        pi = pj * 0
+        rows = xp.flatnonzero(many)
+        if rows.shape[0]:
+            sub = SimpleNamespace(x=s.x[rows], y=s.y[rows], speed=s.speed[rows])
+            qb, qi, qj = _near_pairs(xp, sub, params.dt)
+            both = s.present[rows[qb], qi] & s.present[rows[qb], qj]
+            pb, pi, pj = (xp.concatenate([a, c[both]]) for a, c in ((pb, rows[qb]), (pi, qi), (pj, qj)))
+            order = xp.argsort_stable((pb * N + pi) * N + pj)  # road order
+            pb, pi, pj = pb[order], pi[order], pj[order]
+        pb, pi, pj = _checked_pairs(xp, s, params.dt, pb, pi, pj)
     else:
-        dx = s.x[:, 1:] - s.x[:, :1]
-        reach = DIAGONAL + s.speed[:, :1] * params.dt
-        # |dx| <= sqrt(dx^2 + dy^2): only the few vehicles within reach along x need the norm
-        near_x = xp.abs(dx) <= reach
-        pb, pj = xp.nonzero(near_x & s.present[:, 1:] if params.padded else near_x)
-        dx, dy = dx[pb, pj], s.y[pb, pj + 1] - s.y[pb, 0]
-        near = xp.sqrt(dx * dx + dy * dy) <= reach[pb, 0]
-        pb, pj = pb[near], pj[near] + 1
+        pb, pj = _ego_pairs(xp, s, params.dt, None, params.padded)
         pi = pj * 0
     if pb.shape[0] == 0:
         return
