@@ -26,6 +26,7 @@ not depend on the batch size or on when the other envs reset.
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -236,15 +237,25 @@ def _draw(family: Family, rng: np.random.Generator) -> dict[str, Any]:
 
 class FamilySampler:
     """Draws for the envs of one batch: env b from its own stream ``default_rng([seed, b])``;
-    with ``family.scenarios`` N, every draw picks one of N scenarios drawn once from the seed."""
+    with ``family.scenarios`` N, every draw picks one of N scenarios drawn once from the seed.
+
+    :meth:`get_state` / :meth:`set_state` carry the streams and the draw statistics across a
+    resumed run (a training checkpoint holds them), so a resumed run goes on drawing where it
+    stopped and its statistics count every draw of the run."""
+
+    RECENT = 4096  # the latest draws kept as they were (``recent``); statistics count all
 
     def __init__(self, family: Family, seed: int, num_envs: int) -> None:
         self.family, self.seed = family, int(seed)
         self._streams = [np.random.default_rng([self.seed, b]) for b in range(num_envs)]
         table_rng = np.random.default_rng([self.seed, TABLE_STREAM])
         self.table = [_draw(family, table_rng) for _ in range(family.scenarios)] if family.scenarios else None
-        self._draws: list[dict[str, Any]] = []
+        self.recent: deque[dict[str, Any]] = deque(maxlen=self.RECENT)
         self._picked: set[int] = set()
+        self._count = 0
+        # per uniform key [sum, min, max]; per choice key {str(value): count}
+        self._sums: dict[str, list[float]] = {}
+        self._counts: dict[str, dict[str, int]] = {key: {} for key, d in family.draws.items() if d.kind != "uniform"}
 
     def draw(self, envs: Sequence[int]) -> list[dict[str, Any]]:
         """The next scenario of each env in ``envs`` (config updates of the per-env keys)."""
@@ -257,25 +268,52 @@ class FamilySampler:
                 scenario = dict(self.table[index])
             else:
                 scenario = _draw(self.family, rng)
-            self._draws.append(scenario)
+            self._record(scenario)
             out.append(scenario)
         return out
 
-    def statistics(self) -> dict[str, Any]:
-        """What was drawn so far: per key the count, mean, min and max (numbers) or the count of
-        each value (choices), and with N scenarios how many distinct ones were used."""
-        stats: dict[str, Any] = {"draws": len(self._draws), "keys": {}}
-        for key, dist in self.family.draws.items():
-            values = [d[key] for d in self._draws]
-            if dist.kind == "uniform" and values:
-                stats["keys"][key] = {"mean": float(np.mean(values)), "min": float(np.min(values)),
-                                      "max": float(np.max(values))}
+    def _record(self, scenario: dict[str, Any]) -> None:
+        self._count += 1
+        self.recent.append(scenario)
+        for key, value in scenario.items():
+            if key in self._counts:
+                self._counts[key][str(value)] = self._counts[key].get(str(value), 0) + 1
             else:
-                counts: dict[str, int] = {}
-                for v in values:
-                    counts[str(v)] = counts.get(str(v), 0) + 1
-                stats["keys"][key] = {"counts": counts}
+                total = self._sums.setdefault(key, [0.0, float(value), float(value)])
+                total[0] += float(value)
+                total[1], total[2] = min(total[1], float(value)), max(total[2], float(value))
+
+    def statistics(self) -> dict[str, Any]:
+        """What was drawn so far: per key the mean, min and max (numbers) or the count of each
+        value (choices), and with N scenarios how many distinct ones were used."""
+        stats: dict[str, Any] = {"draws": self._count, "keys": {}}
+        for key in self.family.draws:
+            if key in self._counts:
+                stats["keys"][key] = {"counts": dict(self._counts[key])}
+            elif key in self._sums:
+                total, low, high = self._sums[key]
+                stats["keys"][key] = {"mean": total / self._count, "min": low, "max": high}
+            else:
+                stats["keys"][key] = {"counts": {}}
         if self.table is not None:
             stats["scenarios"] = len(self.table)
             stats["distinct_used"] = len(self._picked)
         return stats
+
+    def get_state(self) -> dict[str, Any]:
+        """JSON-safe state: each env's stream and the statistics so far."""
+        return {"seed": self.seed, "streams": [rng.bit_generator.state for rng in self._streams],
+                "count": self._count, "sums": self._sums, "counts": self._counts, "picked": sorted(self._picked)}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`get_state` of a sampler of the same family and batch size (its seed
+        is taken over: a resumed run seeds its envs anew, its family draws go on)."""
+        if len(state["streams"]) != len(self._streams):
+            raise ValueError(f"family sampler state with {len(state['streams'])} envs does not fit this sampler "
+                             f"({len(self._streams)} envs)")
+        self.seed = int(state["seed"])
+        for rng, saved in zip(self._streams, state["streams"]):
+            rng.bit_generator.state = saved
+        self._count, self._picked = int(state["count"]), set(state["picked"])
+        self._sums = {k: list(v) for k, v in state["sums"].items()}
+        self._counts = {k: dict(v) for k, v in state["counts"].items()}

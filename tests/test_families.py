@@ -129,7 +129,7 @@ def test_shipped_mix_family_draws_roads_and_drivers_that_highway_env_can_run_too
     venv = FastHighwayVectorEnv(16, family.config)
     venv.core.set_family(sampler)
     venv.reset(seed=0)
-    draws = sampler._draws[-16:]
+    draws = list(sampler.recent)[-16:]
     for b, d in enumerate(draws):
         assert venv.core.state.lanes[b] == d["lanes_count"]
         headway = {"idm": IDMVehicle, "idm_aggressive": AggressiveDriver,
@@ -168,6 +168,38 @@ def test_training_on_a_family_records_it_and_what_was_drawn(tmp_path):
     assert proc.returncode == 0, proc.stderr
     (scenario,) = json.loads((run / "eval" / "train_env" / "report.json").read_text())["scenarios"]
     assert scenario["family"]["name"] == "highway_density" and scenario["family"]["seed"] == 1_000_000
+
+
+def test_sampler_state_round_trips_streams_and_statistics():
+    family = parse_family(_family(duration={"choice": [3, 7], "weights": [1, 3]}, lanes_count={"uniform": [2, 4]}))
+    whole, first = FamilySampler(family, 5, 4), FamilySampler(family, 5, 4)
+    for _ in range(6):
+        whole.draw([0, 2, 3])
+    for _ in range(3):
+        first.draw([0, 2, 3])
+    state = json.loads(json.dumps(first.get_state()))  # as a checkpoint's state.json holds it
+    resumed = FamilySampler(family, 5, 4)
+    resumed.set_state(state)
+    for _ in range(3):
+        resumed.draw([0, 2, 3])
+    assert list(resumed.recent) == list(whole.recent)[9:]  # the same draws as without the stop
+    assert resumed.statistics() == whole.statistics() and whole.statistics()["draws"] == 18
+    with pytest.raises(ValueError, match="does not fit"):
+        FamilySampler(family, 5, 3).set_state(state)
+
+
+def test_a_resumed_family_run_counts_every_draw(tmp_path):
+    run = tmp_path / "run"
+    common = ["--wandb", "disabled", "train.progress_bar=false", "train.eval_freq=100000"]
+    proc = run_cli("train.py", "--config", "configs/fast_highway_ppo.yaml", "--run-dir", str(run), *common,
+                   "env.family=configs/families/highway_density.yaml", "env.n_envs=16", "algo.n_steps=8",
+                   "algo.batch_size=64", "algo.n_epochs=1", "train.total_timesteps=256", "train.checkpoint_freq=128")
+    assert proc.returncode == 0, proc.stderr
+    first = json.loads((run / "train_summary.json").read_text())["family"]["draws"]
+    proc = run_cli("train.py", "--resume", str(run), "train.total_timesteps=512")
+    assert proc.returncode == 0, proc.stderr
+    total = json.loads((run / "train_summary.json").read_text())["family"]["draws"]
+    assert total > first >= 16  # the resumed session's draws add to the first's
 
 
 def test_bad_family_on_the_command_line_exits_2(tmp_path):

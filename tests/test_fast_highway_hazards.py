@@ -145,14 +145,14 @@ def test_a_family_mixes_highway_and_hazard_envs_in_one_batch():
     venv = FastHighwayVectorEnv(20, family.config)
     venv.core.set_family(FamilySampler(family, 0, 20))
     venv.reset(seed=0)
-    kinds = [d["hazard"] for d in venv.core.family._draws]
+    kinds = [d["hazard"] for d in venv.core.family.recent]
     assert {None, "work_zone", "emergency_braking"} <= set(kinds)
     s = venv.core.state
     np.testing.assert_array_equal(np.isfinite(s.zone_end), [k == "work_zone" for k in kinds])
     np.testing.assert_array_equal(s.leader >= 0, [k == "emergency_braking" for k in kinds])
     for _ in range(35):
         venv.step(np.random.default_rng(0).integers(0, 5, 20))
-    assert len(venv.core.family._draws) > 20  # envs drew again at their resets
+    assert venv.core.family.statistics()["draws"] > 20  # envs drew again at their resets
 
 
 @pytest.mark.parametrize("config, message", [

@@ -219,6 +219,8 @@ def _train_in(built: Built, run_dir: Path, argv: list[str], out, resume: tuple[P
     else:
         ckpt, saved = resume
         _restore(model, ckpt, saved)
+        if built.family is not None and "family" in saved:  # its streams and statistics go on
+            built.family.set_state(saved["family"])
         state["best_return"] = saved.get("best_return", -np.inf)
         state["wall_s"] = float(saved.get("wall_s", 0.0))
         wandb_id = saved.get("wandb_id")
@@ -252,7 +254,8 @@ def _train_in(built: Built, run_dir: Path, argv: list[str], out, resume: tuple[P
         path = ckpts.write_checkpoint(
             run_dir / "checkpoints", step, model,
             {**_counters(model, counter), "best_return": state["best_return"], "wall_s": state["wall_s"] + time.time() - start,
-             "wandb_id": getattr(wandb_run, "id", None), "run_name": name, "rng": get_rng_state()},
+             "wandb_id": getattr(wandb_run, "id", None), "run_name": name, "rng": get_rng_state(),
+             **({"family": built.family.get_state()} if built.family is not None else {})},
             with_replay=spec.off_policy)
         ckpts.prune(run_dir / "checkpoints", cfg.train.keep_checkpoints)
         return path
@@ -316,7 +319,7 @@ def _train_in(built: Built, run_dir: Path, argv: list[str], out, resume: tuple[P
     wall = state["wall_s"] + time.time() - start
     summary = {"num_timesteps": model.num_timesteps, "wall_s": round(wall, 2),
                "best_eval_return": None if not np.isfinite(state["best_return"]) else state["best_return"]}
-    if built.family is not None:  # what the envs were trained on (this session's draws)
+    if built.family is not None:  # what the envs were trained on (every draw of the run, resumes included)
         summary["family"] = {"name": built.family.family.name, **built.family.statistics()}
     atomic_write_text(run_dir / "train_summary.json", json.dumps(summary, indent=2))
     print(f"trained {model.num_timesteps} steps in {wall:.0f} s", file=out)
