@@ -41,6 +41,12 @@ CASES: dict[str, tuple[int, dict[str, Any], list | None, int]] = {
         [{}, {"hazard": "work_zone"}, {"hazard": "emergency_braking"},
          {"hazard": "work_zone", "lanes_count": 4, "closed_lanes": [1, 2], "ego_lane": 0},
          {"hazard": "emergency_braking", "lanes_count": 2, "vehicles_density": 1.5}, {"lanes_count": 2}], 40),
+    "per-env driver ranges": (
+        4, {"vehicles_count": 15},
+        [{"driver_ranges": {"politeness": [0.0, 0.5], "time_headway": [0.8, 2.0], "desired_speed": [22, 34],
+                            "comfort_acc_max": [2.0, 7.0], "delta": [2.0, 6.0]}},
+         {}, {"driver_ranges": {"lane_change_min_acc_gain": [0.0, 0.5]}, "other_vehicles_type": "idm_aggressive"},
+         {"hazard": "work_zone", "driver_ranges": {"comfort_decel": [3.0, 8.0]}}], 40),
 }
 
 

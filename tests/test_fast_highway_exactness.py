@@ -62,7 +62,8 @@ def test_host_shortcuts_change_no_bit(config):
     assert _run_both(cores, steps=20, seed=1) > 0  # the collision and impact code ran
 
 
-_HAZARDS = {3: {"hazard": "work_zone", "closed_lanes": [1]}, 5: {"hazard": "emergency_braking"}}
+_HAZARDS = {3: {"hazard": "work_zone", "closed_lanes": [1]}, 5: {"hazard": "emergency_braking"},
+            6: {"driver_ranges": {"politeness": [0.1, 0.4], "time_headway": [0.8, 2.0], "desired_speed": [22, 34]}}}
 MIXED_ROADS_AND_DRIVERS = [{"lanes_count": 2 + b % 5, "driver_mix": {"normal": 1, "aggressive": b % 2, "defensive": 1},
                             "vehicles_count": 5 + (7 * b) % 26, **_HAZARDS.get(b % 7, {})}
                            for b in range(40)]  # 5 to 30 vehicles; work zones and braking leaders

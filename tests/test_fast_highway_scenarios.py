@@ -192,7 +192,8 @@ def test_sb3_set_options_per_env_matches_dummy_vec_env_of_single_envs():
 
 def test_the_per_env_keys_are_the_road_spawn_driver_hazard_and_time_limit_keys():
     assert PER_ENV_KEYS == ("lanes_count", "vehicles_count", "vehicles_density", "ego_spacing", "initial_lane_id",
-                            "duration", "other_vehicles_type", "driver_mix", "hazard", "ego_speed", "closed_lanes",
+                            "duration", "other_vehicles_type", "driver_mix", "driver_ranges", "hazard", "ego_speed",
+                            "closed_lanes",
                             "zone_start", "zone_length", "cone_spacing", "ego_lane", "lead_distance",
                             "brake_time_range", "brake_decel")
 
@@ -213,7 +214,32 @@ def test_a_driver_mix_gives_each_vehicle_a_profile_with_the_mix_weights():
     assert (core.state.time_wanted[:, 0] == 1.5).all()  # the ego is not a driver of the mix
 
 
+def test_driver_ranges_give_each_traffic_vehicle_its_own_parameters():
+    ranges = {"time_headway": [1.0, 2.0], "politeness": [0.1, 0.5], "desired_speed": [20.0, 35.0],
+              "comfort_acc_max": [2.0, 8.0], "comfort_decel": [4.0, 6.0]}
+    core = FastHighwayCore(4, {"vehicles_count": 12})
+    core.set_scenarios([{"driver_ranges": ranges}, {"hazard": "work_zone", "driver_ranges": ranges}, {}, {}])
+    core.seed(0)
+    core.reset_envs()
+    s = core.state
+    for b in (0, 1):
+        traffic = s.present[b] & ~s.static[b]
+        traffic[0] = False
+        for field, (low, high) in (("time_wanted", ranges["time_headway"]), ("politeness", ranges["politeness"]),
+                                   ("target_speed", ranges["desired_speed"])):
+            values = getattr(s, field)[b, traffic]
+            assert (low <= values).all() and (values <= high).all() and len(set(values)) == traffic.sum()
+        assert (-s.comfort_acc_min[b, traffic] >= 4).all() and (-s.comfort_acc_min[b, traffic] <= 6).all()
+        np.testing.assert_array_equal(s.acc_max[b, traffic], np.maximum(6.0, s.comfort_acc_max[b, traffic]))
+    assert (s.time_wanted[2:] == 1.5).all() and (s.time_wanted[:, 0] == 1.5).all()  # others and egos: defaults
+    assert s.target_speed[0, 0] in (20.0, 25.0, 30.0)
+
+
 @pytest.mark.parametrize("config, message", [
+    ({"driver_ranges": {"time_headway": [2.0, 1.0]}}, r"driver_ranges\.time_headway: low must not exceed high"),
+    ({"driver_ranges": {"politness": [0, 1]}}, r"driver_ranges\.politness: unknown parameter \(did you mean 'politeness'"),
+    ({"driver_ranges": {"politeness": [0, 2]}}, r"driver_ranges\.politeness"),
+    ({"driver_ranges": {"delta": 4}}, r"driver_ranges\.delta: must be \[low, high\]"),
     ({"driver_mix": {"agressive": 1}}, r"driver_mix\.agressive: unknown driver profile \(did you mean 'aggressive'"),
     ({"driver_mix": {"normal": 0}}, r"driver_mix: give at least one positive weight"),
     ({"driver_mix": {"normal": -1, "aggressive": 2}}, r"driver_mix\.normal"),

@@ -78,6 +78,9 @@ def default_config() -> dict[str, Any]:
         # {profile: weight}: each traffic vehicle draws its driver profile (envs.drivers) at
         # spawn; None: every vehicle is other_vehicles_type
         "driver_mix": None,
+        # {parameter: [low, high]}: each traffic vehicle draws these IDM/MOBIL parameters
+        # uniformly at spawn (over its profile's); None: the profiles' values (DRIVER_RANGES)
+        "driver_ranges": None,
         # laneforge's hazards per env (envs.fast_highway.hazards): None, "work_zone" (WorkZone-v1)
         # or "emergency_braking" (EmergencyBraking-v0), with those envs' keys and defaults
         **hazards.DEFAULTS,
@@ -132,6 +135,7 @@ def validate_config(config: Mapping[str, Any]) -> None:
                                                   f"IDMVehicle) or one of laneforge's profiles {', '.join(DRIVER_CLASS_PATHS)}",
                            config["other_vehicles_type"])
     _check_driver_mix(config)
+    _check_driver_ranges(config["driver_ranges"])
     hazards.check(config)
     if config["neighbour_vehicles_connected_lanes"]:
         raise config_error("neighbour_vehicles_connected_lanes", "only False (highway-v0's value) is supported",
@@ -161,6 +165,39 @@ def _check_driver_mix(config: Mapping[str, Any]) -> None:
     if TRAFFIC_TYPES[config["other_vehicles_type"]] != "normal":
         raise config_error("driver_mix", "a mix draws each vehicle's profile; leave other_vehicles_type at 'idm'",
                            dict(mix))
+
+
+# driver_ranges parameter -> (SimState field, sign, rule): the field gets sign * the drawn value
+DRIVER_RANGES = {
+    "desired_speed": ("target_speed", 1.0, Number(low=0, high=40)),  # [m/s] (IDM caps it at the speed limit)
+    "time_headway": ("time_wanted", 1.0, Number(low=0, strict=True)),  # [s]
+    "distance_wanted": ("distance_wanted", 1.0, Number(low=0)),  # [m] minimum gap
+    "comfort_acc_max": ("comfort_acc_max", 1.0, Number(low=0, strict=True)),  # [m/s2]
+    "comfort_decel": ("comfort_acc_min", -1.0, Number(low=0, strict=True)),  # [m/s2], a positive number
+    "delta": ("delta", 1.0, Number(low=0, strict=True)),  # IDM exponent
+    "politeness": ("politeness", 1.0, Number(low=0, high=1)),
+    "lane_change_min_acc_gain": ("lane_change_min_acc_gain", 1.0, Number(low=0)),  # [m/s2]
+    "lane_change_max_braking_imposed": ("lane_change_max_braking_imposed", 1.0, Number(low=0, strict=True)),
+}
+
+
+def _check_driver_ranges(ranges: Any) -> None:
+    if ranges is None:
+        return
+    if not isinstance(ranges, Mapping) or not ranges:
+        raise config_error("driver_ranges", f"must be a mapping of parameter -> [low, high] "
+                                            f"({', '.join(DRIVER_RANGES)}), or null", ranges)
+    for name, pair in ranges.items():
+        if name not in DRIVER_RANGES:
+            raise config_error(f"driver_ranges.{name}", f"unknown parameter{_suggest(str(name), DRIVER_RANGES)}; "
+                                                        f"valid: {', '.join(DRIVER_RANGES)}")
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise config_error(f"driver_ranges.{name}", "must be [low, high]", pair)
+        rule = DRIVER_RANGES[name][2]
+        rule(f"driver_ranges.{name}", pair[0], {})
+        rule(f"driver_ranges.{name}", pair[1], {})
+        if pair[0] > pair[1]:
+            raise config_error(f"driver_ranges.{name}", "low must not exceed high", list(pair))
 
 
 def driver_weights(config: Mapping[str, Any]) -> np.ndarray:

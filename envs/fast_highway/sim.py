@@ -40,7 +40,7 @@ from envs.drivers import DRIVER_PROFILES, class_constants
 from envs.scene import SPEED_LIMIT  # [m/s] the one speed limit (HighwayEnv._create_road)
 
 from . import hazards
-from .config import PROFILES, driver_weights
+from .config import DRIVER_RANGES, PROFILES, driver_weights
 from .xp import NumpyOps
 
 LANE_WIDTH = AbstractLane.DEFAULT_WIDTH  # 4 m
@@ -299,6 +299,13 @@ def _at_rows(xp, f, x, rows, at_zero=None):
 
 
 # ---------------------------------------------------------------- spawning
+def _objects(values: list) -> np.ndarray:
+    """A 1-D object array of ``values`` (dicts or None) whatever they hold."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
 @dataclass(frozen=True)
 class EnvScenarios:
     """Per-env values of the config keys that may differ inside one batch, numpy arrays (B,):
@@ -316,12 +323,13 @@ class EnvScenarios:
     driver_weights: np.ndarray
     slots: np.ndarray  # (B,) slots each env needs (ego, traffic, a hazard's leader or cones)
     hazard: np.ndarray  # (B,) object: the env's config where it has a hazard, else None
+    driver_ranges: np.ndarray  # (B,) object: the env's driver_ranges, or None
 
     # the config keys that may differ between envs, and the arrays they make
     KEYS = ("lanes_count", "vehicles_count", "vehicles_density", "ego_spacing", "initial_lane_id", "duration",
-            "other_vehicles_type", "driver_mix", *hazards.DEFAULTS)
+            "other_vehicles_type", "driver_mix", "driver_ranges", *hazards.DEFAULTS)
     FIELDS = ("lanes_count", "vehicles_count", "vehicles_density", "ego_spacing", "initial_lane_id", "duration",
-              "driver_weights", "slots", "hazard")
+              "driver_weights", "slots", "hazard", "driver_ranges")
 
     @classmethod
     def uniform(cls, config: dict, num_envs: int) -> EnvScenarios:
@@ -339,14 +347,15 @@ class EnvScenarios:
                    duration=np.array([float(c["duration"]) for c in configs]),
                    driver_weights=np.array([driver_weights(c) for c in configs]).reshape(len(configs), len(PROFILES)),
                    slots=np.array([hazards.slots(c) for c in configs], dtype=np.int64),
-                   hazard=np.array([dict(c) if c["hazard"] else None for c in configs] + [None], dtype=object)[:-1])
+                   hazard=_objects([dict(c) if c["hazard"] else None for c in configs]),
+                   driver_ranges=_objects([c.get("driver_ranges") for c in configs]))
 
     def has_hazards(self) -> bool:
         return any(c is not None for c in self.hazard)
 
     def custom_drivers(self) -> bool:
         """Whether any env's traffic may drive with other parameters than highway-env's IDMVehicle."""
-        return bool((self.driver_weights[:, 1:] > 0).any())
+        return bool((self.driver_weights[:, 1:] > 0).any()) or any(r is not None for r in self.driver_ranges)
 
     def rows(self, mask) -> EnvScenarios:
         return EnvScenarios(*(getattr(self, k)[mask] for k in self.FIELDS))
@@ -409,6 +418,8 @@ def spawn(params: SimParams, rng: np.random.Generator, num_envs: int,
     s.target_speed[:, 0] = ts[s.speed_index]
     if scenarios is not None and scenarios.custom_drivers():
         _assign_profiles(s, rng, scenarios.driver_weights)
+        for b in np.flatnonzero([r is not None for r in scenarios.driver_ranges]):
+            _draw_ranges(s, rng, int(b), slice(1, int(scenarios.vehicles_count[b]) + 1), scenarios.driver_ranges[b])
     s.check[:, 1:] = params.traffic_collisions  # check_collisions (read with hazards only)
     if scenarios is not None and (scenarios.slots < N).any():
         # env b has vehicles_count[b] + 1 vehicles: the first ones, placed as highway-env places
@@ -447,6 +458,8 @@ def _spawn_hazards(s: SimState, params: SimParams, rng: np.random.Generator, sce
             profile = (u[:, None] >= np.cumsum(weights)[None, :-1]).sum(axis=1)
             for name, values in PROFILE_VALUES.items():
                 getattr(s, name)[b, traffic] = values[profile]
+        if scenarios.driver_ranges[b] is not None:
+            _draw_ranges(s, rng, int(b), traffic, scenarios.driver_ranges[b])
 
 
 PARK_X, PARK_SPACING = 6000.0, 20.0  # [m] where absent slot n waits: PARK_X + PARK_SPACING * n
@@ -475,6 +488,19 @@ def _assign_profiles(s: SimState, rng: np.random.Generator, weights: np.ndarray)
     profile = (u[:, :, None] >= edges[:, None, :]).sum(axis=2)
     for name, values in PROFILE_VALUES.items():
         getattr(s, name)[:, 1:] = values[profile[:, 1:]]
+
+
+def _draw_ranges(s: SimState, rng: np.random.Generator, b: int, traffic: slice, ranges: dict) -> None:
+    """Env b's traffic (slots ``traffic``) draws each parameter of ``ranges`` uniformly per
+    vehicle, over its profile's value (envs.drivers.apply_params: ACC_MAX at least the comfort
+    acceleration)."""
+    n = traffic.stop - traffic.start
+    for name in sorted(ranges):
+        field, sign, _ = DRIVER_RANGES[name]
+        low, high = ranges[name]
+        getattr(s, field)[b, traffic] = sign * rng.uniform(low, high, size=n)
+    if "comfort_acc_max" in ranges:
+        s.acc_max[b, traffic] = np.maximum(ACC_MAX, s.comfort_acc_max[b, traffic])
 
 
 # ---------------------------------------------------------------- ego (MDPVehicle)
