@@ -29,7 +29,9 @@ def _suite(twin: dict, env_config: dict | None = None, env_id: str = "highway-fa
 def test_shipped_generalization_suite_names_twins_for_the_highway_scenarios():
     suite = load_suite(ROOT / "configs/suites/highway_generalization.yaml")
     twins = {sc.name: sc.twin for sc in suite.scenarios if sc.twin is not None}
-    assert set(twins) == {"highway_fast", "dense_traffic", "more_lanes", "fewer_lanes"}
+    assert set(twins) == {"highway_fast", "dense_traffic", "more_lanes", "fewer_lanes", "work_zone",
+                          "work_zone_two_lanes_closed", "emergency_braking"}
+    assert suite.get("work_zone").on("twin").env_config["hazard"] == "work_zone"
     dense = suite.get("dense_traffic")
     judged = dense.on("twin")
     assert (judged.env_id, judged.env_config) == (FAST, {"vehicles_density": 2.0, "vehicles_count": 30})
@@ -113,14 +115,14 @@ def test_twin_evaluation_says_what_judged_each_scenario(dqn_run, tmp_path):
     outs = []
     for workers in ("1", "2"):
         name = f"w{workers}"
-        proc = run_in_process("evaluate.py", str(dqn_run), "--suite", str(suite), "--simulator", "twin", "--episodes", "40",
+        proc = run_in_process("evaluate.py", str(dqn_run), "--suite", str(suite), "--simulator", "twin", "--episodes", "16",
                        "--video-episodes", "1", "--workers", workers, "--name", name, "--no-progress",
                        "--wandb", "disabled")
         assert proc.returncode == 0, proc.stderr
         outs.append(json.loads((dqn_run / "eval" / name / "report.json").read_text()))
     road, zone = outs[0]["scenarios"]
     assert road["simulator"] == FAST and road["judged_by"] == {"env_id": FAST, "env_config": {"duration": 8}}
-    assert road["env_id"] == "highway-fast-v0" and road["episodes"] == 40
+    assert road["env_id"] == "highway-fast-v0" and road["episodes"] == 16
     assert zone["simulator"] == "highway-env" and "judged_by" not in zone
     assert [s["per_episode"] for s in outs[0]["scenarios"]] == [s["per_episode"] for s in outs[1]["scenarios"]]
     assert outs[0]["settings"]["scenarios"][0]["simulator"] == FAST
@@ -186,5 +188,8 @@ def test_twins_only_keeps_the_scenarios_with_a_twin_and_refuses_misuse(dqn_run, 
                           "--episodes", "3", "--no-video", "--no-progress", "--wandb", "disabled")
     assert proc.returncode == 0, proc.stderr
     report = json.loads((dqn_run / "eval" / "highway_generalization-twin-only" / "report.json").read_text())
-    assert [s["name"] for s in report["scenarios"]] == ["highway_fast", "dense_traffic", "more_lanes", "fewer_lanes"]
+    assert [s["name"] for s in report["scenarios"]] == ["highway_fast", "dense_traffic", "more_lanes", "fewer_lanes",
+                                                        "work_zone", "work_zone_two_lanes_closed", "emergency_braking"]
     assert {s["simulator"] for s in report["scenarios"]} == {FAST}
+    # the hazards' success comes from the twin's info (WorkZone-v1 and EmergencyBraking-v0's own)
+    assert all(s["metrics"]["success_rate"]["mean"] is not None for s in report["scenarios"][4:])

@@ -26,7 +26,7 @@ from envs.fast_highway.config import KINEMATIC_FEATURES
 from envs.fast_highway.sim import SimState
 
 TRAFFIC = 15  # traffic vehicles per scene
-STEPS = 4  # policy steps compared after the reset
+STEPS = 3  # policy steps compared after the reset
 ATOL = 1e-6
 ALL = list(KINEMATIC_FEATURES)
 SCENES = {  # name: (lanes of each env of the batch, traffic of each, seeds, staged)
