@@ -673,8 +673,17 @@ def neighbour_tables(xp, s: SimState, lanes: int, present: bool = False) -> Neig
     B, N = s.x.shape
     slot_bn, env, base, rows, rows_up = _sorted_layout(xp, B, N)
     # (B, N) global index of the p-th in x order; equal x in descending index (highway-env's
-    # front among equally near ones is the last in road order, its rear the first)
-    order_g = (N - 1 - xp.argsort_stable(xp.flip1(s.x), axis=1)) + base
+    # front among equally near ones is the last in road order, its rear the first). Exact ties
+    # come from collision impacts: on the host only envs with a crashed vehicle take the
+    # tie-aware sort (a plain sort of nearly sorted rows costs half); on a device every env does.
+    if xp.host:
+        order = xp.argsort_stable(s.x, axis=1)
+        crash_envs = xp.flatnonzero(xp.any(s.crashed, axis=1))
+        if crash_envs.shape[0]:
+            order[crash_envs] = N - 1 - xp.argsort_stable(xp.flip1(s.x[crash_envs]), axis=1)
+    else:
+        order = N - 1 - xp.argsort_stable(xp.flip1(s.x), axis=1)
+    order_g = order + base
     owner_behind = xp.full((N + 2, B), -1, np.int64)  # (row, env) -> global index
     owner_behind[1 : N + 1] = order_g.T
     owner_ahead = xp.full((N + 2, B), -1, np.int64)  # (N + 1 - row, env) -> global index
