@@ -176,7 +176,7 @@ class FastHighwayCore:
         envs = np.arange(self.num_envs) if mask is None else np.flatnonzero(mask)
         if self.scenarios is None:
             self.scenarios = EnvScenarios.uniform(self.config, self.num_envs)
-        drawn = EnvScenarios.from_configs([{**self.config, **hazards.applicable(d)} for d in self.family.draw(envs)])
+        drawn = EnvScenarios.from_configs([hazards.applicable(d) for d in self.family.draw(envs)], base=self.config)
         self.scenarios.assign(envs, drawn)
         self.use_scenarios(self.scenarios)
 

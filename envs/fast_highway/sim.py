@@ -26,6 +26,8 @@ cases, so both backends start from the same scenes for the same seed.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from types import SimpleNamespace
 from typing import Any
@@ -299,6 +301,16 @@ def _at_rows(xp, f, x, rows, at_zero=None):
 
 
 # ---------------------------------------------------------------- spawning
+@functools.lru_cache(maxsize=256)
+def _cached_weights(vehicles_type: str, mix: tuple | None) -> np.ndarray:
+    return driver_weights({"other_vehicles_type": vehicles_type, "driver_mix": dict(mix) if mix else None})
+
+
+def _weights(vehicles_type: str, mix: Mapping[str, float] | None) -> np.ndarray:
+    """config.driver_weights of these two keys, computed once per distinct value."""
+    return _cached_weights(vehicles_type, tuple(sorted(mix.items())) if mix else None)
+
+
 def _objects(values: list) -> np.ndarray:
     """A 1-D object array of ``values`` (dicts or None) whatever they hold."""
     out = np.empty(len(values), dtype=object)
@@ -337,18 +349,33 @@ class EnvScenarios:
         return cls.from_configs([config] * num_envs)
 
     @classmethod
-    def from_configs(cls, configs: list) -> EnvScenarios:
-        lane = [-1 if c["initial_lane_id"] is None else c["initial_lane_id"] for c in configs]
-        return cls(lanes_count=np.array([int(c["lanes_count"]) for c in configs], dtype=np.int64),
-                   vehicles_count=np.array([int(c["vehicles_count"]) for c in configs], dtype=np.int64),
-                   vehicles_density=np.array([float(c["vehicles_density"]) for c in configs]),
-                   ego_spacing=np.array([float(c["ego_spacing"]) for c in configs]),
-                   initial_lane_id=np.array(lane, dtype=np.int64),
-                   duration=np.array([float(c["duration"]) for c in configs]),
-                   driver_weights=np.array([driver_weights(c) for c in configs]).reshape(len(configs), len(PROFILES)),
-                   slots=np.array([hazards.slots(c) for c in configs], dtype=np.int64),
-                   hazard=_objects([dict(c) if c["hazard"] else None for c in configs]),
-                   driver_ranges=_objects([c.get("driver_ranges") for c in configs]))
+    def from_configs(cls, configs: list, base: Mapping[str, Any] | None = None) -> EnvScenarios:
+        """Env b's values from ``configs[b]``: a whole config, or with ``base`` the update of
+        ``base`` that env b draws (a family's draw; only the keys it draws)."""
+        if base is None:
+            def value(c, key):
+                return c[key]
+        else:
+            def value(c, key):
+                return c[key] if key in c else base[key]
+
+        def column(key, kind):
+            return np.array([value(c, key) for c in configs], dtype=kind)
+
+        hazard = [(dict(c) if base is None else {**base, **c}) if value(c, "hazard") else None for c in configs]
+        lane = [value(c, "initial_lane_id") for c in configs]
+        mixes = [_weights(value(c, "other_vehicles_type"), value(c, "driver_mix")) for c in configs]
+        counts = column("vehicles_count", np.int64)
+        return cls(lanes_count=column("lanes_count", np.int64), vehicles_count=counts,
+                   vehicles_density=column("vehicles_density", np.float64),
+                   ego_spacing=column("ego_spacing", np.float64),
+                   initial_lane_id=np.array([-1 if v is None else v for v in lane], dtype=np.int64),
+                   duration=column("duration", np.float64),
+                   driver_weights=np.array(mixes).reshape(len(configs), len(PROFILES)),
+                   slots=np.array([hazards.slots(h) if h is not None else n + 1 for h, n in zip(hazard, counts)],
+                                  dtype=np.int64),
+                   hazard=_objects(hazard),
+                   driver_ranges=_objects([value(c, "driver_ranges") for c in configs]))
 
     def has_hazards(self) -> bool:
         return any(c is not None for c in self.hazard)
