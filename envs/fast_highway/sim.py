@@ -19,6 +19,18 @@ positions only and are computed in parallel, and the abort decisions, which do d
 order, are solved as the unique fixed point of the sequential recursion (iterated until
 stable, at most N + 1 passes).
 
+Per-env scenarios (issue 16) live in the same arrays, as slots: ``SimState.lanes`` is each
+env's road, ``present`` marks the slots that hold something (an env with fewer vehicles than
+the batch's N has absent slots, parked and seen by nothing), ``static`` the obstacles (road
+objects after the vehicles, as highway-env keeps them), ``check`` each slot's
+check_collisions, and the per-vehicle IDM/MOBIL parameters and braking schedules are (B, N)
+arrays read from the deciding vehicle. Flags in :class:`SimParams` (``drivers``, ``padded``,
+``hazards``) switch that code on only where a batch needs it, so one scenario for all envs
+runs as before. A road-network core (curved lanes, routes, vehicles that enter and leave:
+intersection, roundabout, merge) can reuse the slots as they are: ``present`` already lets a
+vehicle leave (absent) and a spawn fill a free slot, ``static`` carries fixed objects, and the
+per-env lane count becomes a per-env lane table.
+
 Every function is written once against the array operations of :mod:`.xp` (``params.xp``):
 numpy, or torch on CPU or CUDA. Spawning draws from a numpy Generator on the host in both
 cases, so both backends start from the same scenes for the same seed.
