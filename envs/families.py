@@ -231,8 +231,29 @@ def load_family(path: str | Path) -> Family:
 # ---------------------------------------------------------------- drawing
 
 
+def _sampler(dist: Distribution):
+    """``dist.sample`` as one closure (the same draws; the per-call branching done once)."""
+    values = dist.values
+    if dist.kind == "uniform":
+        low, high = values
+        if dist.integer:
+            return lambda rng: int(rng.integers(low, high + 1))
+        return lambda rng: float(rng.uniform(low, high))
+    if dist.weights is None:
+        count = len(values)
+        return lambda rng: values[int(rng.integers(0, count))]
+    cdf = dist._cdf
+    return lambda rng: values[int(cdf.searchsorted(rng.random(), side="right"))]
+
+
+_SAMPLERS: dict[int, list] = {}
+
+
 def _draw(family: Family, rng: np.random.Generator) -> dict[str, Any]:
-    return {key: family.draws[key].sample(rng) for key in sorted(family.draws)}
+    plan = _SAMPLERS.get(id(family))
+    if plan is None or plan[0] is not family:
+        plan = _SAMPLERS[id(family)] = [family, [(key, _sampler(family.draws[key])) for key in sorted(family.draws)]]
+    return {key: sample(rng) for key, sample in plan[1]}
 
 
 class FamilySampler:
