@@ -65,14 +65,7 @@ class Distribution:
     integer: bool = False
 
     def sample(self, rng: np.random.Generator) -> Any:
-        if self.kind == "uniform" and self.integer:
-            return int(rng.integers(self.values[0], self.values[1] + 1))
-        if self.kind == "uniform":
-            return float(rng.uniform(self.values[0], self.values[1]))
-        if self.weights is None:  # rng.choice(n): the same draw
-            return self.values[int(rng.integers(0, len(self.values)))]
-        # rng.choice(n, p=weights / sum) draw for draw (its inverse-CDF search), at a fifth of its cost
-        return self.values[int(np.searchsorted(self._cdf, rng.random(), side="right"))]
+        return _sampler(self)(rng)
 
     @cached_property
     def _cdf(self) -> np.ndarray:
@@ -232,16 +225,18 @@ def load_family(path: str | Path) -> Family:
 
 
 def _sampler(dist: Distribution):
-    """``dist.sample`` as one closure (the same draws; the per-call branching done once)."""
+    """A closure drawing from ``dist`` (the per-call branching done once; families cache one per
+    key, see :func:`_draw`)."""
     values = dist.values
     if dist.kind == "uniform":
         low, high = values
         if dist.integer:
             return lambda rng: int(rng.integers(low, high + 1))
         return lambda rng: float(rng.uniform(low, high))
-    if dist.weights is None:
+    if dist.weights is None:  # rng.choice(n): the same draw
         count = len(values)
         return lambda rng: values[int(rng.integers(0, count))]
+    # rng.choice(n, p=weights / sum) draw for draw (its inverse-CDF search), at a fifth of its cost
     cdf = dist._cdf
     return lambda rng: values[int(cdf.searchsorted(rng.random(), side="right"))]
 

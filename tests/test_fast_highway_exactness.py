@@ -10,7 +10,7 @@ their plain definitions.
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import numpy as np
 import pytest
@@ -78,6 +78,17 @@ def test_host_shortcuts_change_no_bit_with_roads_of_2_to_6_lanes_driver_profiles
         core.reset_envs()
         core.state.politeness[:, 1:] = 0.25  # polite MOBIL until each env's next reset
     assert _run_both(cores, steps=20, seed=2) > 0
+
+
+def test_the_per_vehicle_parameter_path_gives_the_same_bits_with_the_defaults():
+    """SimParams.drivers on with every vehicle at highway-env's defaults: the per-vehicle
+    parameter code gives the bits of the class constants' code."""
+    cores = [FastHighwayCore(32, {"traffic_collisions": True}) for _ in range(2)]
+    cores[1].params = replace(cores[1].params, drivers=True)
+    for core in cores:
+        core.seed(4)
+        core.reset_envs()
+    assert _run_both(cores, steps=12, seed=0) > 0
 
 
 def test_host_shortcuts_fall_back_near_the_road_ends():

@@ -95,8 +95,8 @@ class FastHighwayCore:
         state = state.copy()
         self._fit_lanes(int(state.lanes.max()))
         self._fit_drivers(state.custom_drivers())
-        self.params = replace(self.params, vehicles=state.x.shape[1], padded=self.params.padded or not state.present.all(),
-                              hazards=self.params.hazards or state.has_hazards(self.params.traffic_collisions))
+        self._fit_hazards(state.has_hazards(self.params.traffic_collisions))
+        self.params = replace(self.params, vehicles=state.x.shape[1], padded=self.params.padded or not state.present.all())
         # x, y and heading are never -0.0 in a simulation (see SimState); + 0.0 maps -0.0 to +0.0
         for a in (state.x, state.y, state.heading):
             a += 0.0

@@ -46,7 +46,8 @@ KEYS: dict[str, dict[str, Any]] = {
                                               "ego_lane")},
     "emergency_braking": {k: _EB_DEFAULTS[k] for k in ("lead_distance", "brake_time_range", "brake_decel")},
 }
-DEFAULTS = {"hazard": None, "ego_speed": 25.0, **KEYS["work_zone"], **KEYS["emergency_braking"]}
+# (ego_speed: both envs' own key, with the same default as highway-env's highway, 25 m/s)
+DEFAULTS = {"hazard": None, "ego_speed": _WZ_DEFAULTS["ego_speed"], **KEYS["work_zone"], **KEYS["emergency_braking"]}
 RULES = {"work_zone": WorkZoneV1Env.RULES, "emergency_braking": EmergencyBrakingEnv.RULES}
 
 
@@ -91,8 +92,8 @@ def context(key: str) -> dict[str, Any]:
 
 
 ENV_IDS = {None: "highway-fast-v0", "work_zone": "laneforge/WorkZone-v1", "emergency_braking": "laneforge/EmergencyBraking-v0"}
-# keys the hazard envs do not use (their UNUSED_KEYS): a draw's value of them is left out
-_UNUSED = {None: (), "work_zone": ("initial_lane_id", "ego_spacing"), "emergency_braking": ("ego_spacing",)}
+# keys the hazard envs do not use (their UNUSED_KEYS, which they refuse): a draw's value of them is left out
+_UNUSED = {None: {}, "work_zone": WorkZoneV1Env.UNUSED_KEYS, "emergency_braking": EmergencyBrakingEnv.UNUSED_KEYS}
 
 
 def highway_env_scenario(update: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -159,9 +159,9 @@ def reward(terms: Mapping[str, np.ndarray], config: Mapping[str, Any], xp=None, 
 
     ``work_zone`` (B,) bool backend array: those envs are WorkZone-v1's, whose reward has no
     right-lane term (weight 0 there: adding 0.0 changes no bit of highway-env's two-term sum)."""
-    weights = dict(config)
+    weights = config
     if work_zone is not None:
-        weights["right_lane_reward"] = xp.where(work_zone, 0.0, float(config["right_lane_reward"]))
+        weights = {**config, "right_lane_reward": xp.where(work_zone, 0.0, float(config["right_lane_reward"]))}
     total = sum(weights.get(name, 0) * value for name, value in terms.items())
     if config["normalize_reward"]:
         low = config["collision_reward"]

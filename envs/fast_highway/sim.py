@@ -52,6 +52,7 @@ from highway_env.vehicle.kinematics import Vehicle
 
 from envs.drivers import DRIVER_PROFILES, class_constants
 from envs.scene import SPEED_LIMIT  # [m/s] the one speed limit (HighwayEnv._create_road)
+from envs.work_zone import Cone
 
 from . import hazards
 from .config import DRIVER_RANGES, PROFILES, driver_weights
@@ -62,8 +63,8 @@ LANE_LENGTH = 10000.0  # [m] straight_road_network default
 V_LENGTH = Vehicle.LENGTH  # 5 m
 V_WIDTH = Vehicle.WIDTH  # 2 m
 DIAGONAL = float(np.sqrt(V_LENGTH**2 + V_WIDTH**2))
-# static obstacles: laneforge's work-zone cones (envs.work_zone.Cone, a highway-env Obstacle)
-CONE_LENGTH, CONE_WIDTH = 3.0, 2.0
+# static obstacles: laneforge's work-zone cones (a highway-env Obstacle)
+CONE_LENGTH, CONE_WIDTH = Cone.LENGTH, Cone.WIDTH
 CONE_DIAGONAL = float(np.sqrt(CONE_LENGTH**2 + CONE_WIDTH**2))
 MAX_SPEED = Vehicle.MAX_SPEED
 MIN_SPEED = Vehicle.MIN_SPEED
@@ -463,40 +464,26 @@ def spawn(params: SimParams, rng: np.random.Generator, num_envs: int,
     if scenarios is not None and (scenarios.slots < N).any():
         # env b has vehicles_count[b] + 1 vehicles: the first ones, placed as highway-env places
         # them one after another; the slots after them are absent
-        slot = np.arange(N)[None, :]
-        absent = slot > scenarios.vehicles_count[:, None]
-        parked = SimState.zeros(1, N)
-        park(parked, 0)
-        for f in fields(s):
-            a = getattr(s, f.name)
-            if a.ndim > 1:
-                a[absent] = np.broadcast_to(getattr(parked, f.name), a.shape)[absent]
+        _park_slots(s, np.arange(N)[None, :] > scenarios.vehicles_count[:, None])
     if scenarios is not None and scenarios.has_hazards():
-        _spawn_hazards(s, params, rng, scenarios)
+        _spawn_hazards(s, params, rng, scenarios, decay)
     return s
 
 
-def _spawn_hazards(s: SimState, params: SimParams, rng: np.random.Generator, scenarios: EnvScenarios) -> None:
+def _spawn_hazards(s: SimState, params: SimParams, rng: np.random.Generator, scenarios: EnvScenarios,
+                   decay: np.ndarray) -> None:
     """Rebuild the envs with a hazard as laneforge's hazard envs build their scenes
-    (:func:`envs.fast_highway.hazards.spawn_row`), after every draw of the plain envs."""
-    B, N = s.x.shape
-    parked = SimState.zeros(1, N)
-    park(parked, 0)
-    decay = [np.exp(-5 / 40 * lanes_count) for lanes_count in range(params.lanes + 1)]
-    for b in np.flatnonzero([c is not None for c in scenarios.hazard]):
+    (:func:`envs.fast_highway.hazards.spawn_row`), after every draw of the plain envs;
+    ``decay``: spawn's exp(-5/40 lanes) per lane count."""
+    rows = np.array([c is not None for c in scenarios.hazard])
+    _park_slots(s, np.broadcast_to(rows[:, None], s.x.shape))
+    for b in np.flatnonzero(rows):
         config = scenarios.hazard[b]
-        for f in fields(s):
-            a = getattr(s, f.name)
-            if a.ndim > 1:
-                a[b] = getattr(parked, f.name)[0]
         traffic = hazards.spawn_row(s, int(b), config, rng, params.target_speeds,
                                     lambda ts, v: speed_to_index(_NP, ts, v), decay[int(config["lanes_count"])])
         weights = scenarios.driver_weights[b]
         if (weights[1:] > 0).any():  # the traffic's profiles (else highway-env's IDM defaults, as parked)
-            u = rng.uniform(size=traffic.stop - traffic.start)
-            profile = (u[:, None] >= np.cumsum(weights)[None, :-1]).sum(axis=1)
-            for name, values in PROFILE_VALUES.items():
-                getattr(s, name)[b, traffic] = values[profile]
+            _set_profiles(s, (int(b), traffic), rng.uniform(size=traffic.stop - traffic.start), weights)
         if scenarios.driver_ranges[b] is not None:
             _draw_ranges(s, rng, int(b), traffic, scenarios.driver_ranges[b])
 
@@ -517,16 +504,32 @@ def park(s: SimState, first: int) -> None:
     s.target_lane[:] = 0
 
 
+def _park_slots(s: SimState, absent) -> None:
+    """Make the slots ``absent`` ((B, N) bool) of numpy state ``s`` absent, parked as :func:`park`
+    parks them."""
+    parked = SimState.zeros(1, s.x.shape[1])
+    park(parked, 0)
+    for f in fields(s):
+        a = getattr(s, f.name)
+        if a.ndim > 1:
+            a[absent] = np.broadcast_to(getattr(parked, f.name), a.shape)[absent]
+
+
+def _set_profiles(s: SimState, at, u: np.ndarray, weights: np.ndarray) -> None:
+    """The vehicles at index ``at`` of the (B, N) arrays take the parameters of the driver profile
+    their uniform draws ``u`` pick with probabilities ``weights`` (P,), or (B, P) for u (B, N)."""
+    edges = np.cumsum(weights, axis=-1)[..., :-1]  # upper edges of the profiles' intervals
+    profile = (u[..., None] >= (edges if u.ndim == 1 else edges[:, None, :])).sum(axis=-1)
+    for name, values in PROFILE_VALUES.items():
+        getattr(s, name)[at] = values[profile]
+
+
 def _assign_profiles(s: SimState, rng: np.random.Generator, weights: np.ndarray) -> None:
     """Each traffic vehicle of env b draws a driver profile with probabilities ``weights[b]``
     (after every other draw of the spawn, so the scene is the same as without profiles) and
     takes that profile's parameters; the ego keeps the defaults."""
-    B, N = s.x.shape
-    u = rng.uniform(size=(B, N))
-    edges = np.cumsum(weights, axis=1)[:, :-1]  # (B, P - 1) upper edges of the profiles' intervals
-    profile = (u[:, :, None] >= edges[:, None, :]).sum(axis=2)
-    for name, values in PROFILE_VALUES.items():
-        getattr(s, name)[:, 1:] = values[profile[:, 1:]]
+    u = rng.uniform(size=s.x.shape)
+    _set_profiles(s, (slice(None), slice(1, None)), u[:, 1:], weights)
 
 
 def _draw_ranges(s: SimState, rng: np.random.Generator, b: int, traffic: slice, ranges: dict) -> None:
@@ -1151,6 +1154,20 @@ def _near_pairs(xp, s: SimState, dt: float):
     return b[road_order], i[road_order], j[road_order]
 
 
+def _all_pairs(xp, s: SimState, dt: float, rows=None, padded: bool = True):
+    """:func:`_near_pairs` of envs ``rows`` (indices; None: all), as (env, i, j) of the whole
+    batch, between present slots only when ``padded``."""
+    if rows is None:
+        pb, pi, pj = _near_pairs(xp, s, dt)
+    else:
+        qb, pi, pj = _near_pairs(xp, SimpleNamespace(x=s.x[rows], y=s.y[rows], speed=s.speed[rows]), dt)
+        pb = rows[qb]
+    if padded:  # pairs of vehicles only
+        both = s.present[pb, pi] & s.present[pb, pj]
+        pb, pi, pj = pb[both], pi[both], pj[both]
+    return pb, pi, pj
+
+
 def _checked_pairs(xp, s: SimState, dt: float, pb, pi, pj):
     """The pairs RoadObject.handle_collisions tests when slots differ: one of the two checks
     collisions, they are not two obstacles (highway-env never tests objects against objects;
@@ -1186,10 +1203,7 @@ def handle_collisions(s: SimState, params: SimParams) -> None:
     xp = params.xp
     B, N = s.x.shape
     if params.traffic_collisions:
-        pb, pi, pj = _near_pairs(xp, s, params.dt)
-        if params.padded:  # pairs of vehicles only
-            both = s.present[pb, pi] & s.present[pb, pj]
-            pb, pi, pj = pb[both], pi[both], pj[both]
+        pb, pi, pj = _all_pairs(xp, s, params.dt, None, params.padded)
         if params.hazards:
             pb, pi, pj = _checked_pairs(xp, s, params.dt, pb, pi, pj)
     elif params.hazards:
@@ -1200,10 +1214,8 @@ def handle_collisions(s: SimState, params: SimParams) -> None:
         pi = pj * 0
         rows = xp.flatnonzero(many)
         if rows.shape[0]:
-            sub = SimpleNamespace(x=s.x[rows], y=s.y[rows], speed=s.speed[rows])
-            qb, qi, qj = _near_pairs(xp, sub, params.dt)
-            both = s.present[rows[qb], qi] & s.present[rows[qb], qj]
-            pb, pi, pj = (xp.concatenate([a, c[both]]) for a, c in ((pb, rows[qb]), (pi, qi), (pj, qj)))
+            qb, qi, qj = _all_pairs(xp, s, params.dt, rows)
+            pb, pi, pj = (xp.concatenate([a, c]) for a, c in ((pb, qb), (pi, qi), (pj, qj)))
             order = xp.argsort_stable((pb * N + pi) * N + pj)  # road order
             pb, pi, pj = pb[order], pi[order], pj[order]
         pb, pi, pj = _checked_pairs(xp, s, params.dt, pb, pi, pj)
