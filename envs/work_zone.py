@@ -37,7 +37,7 @@ from highway_env.envs.common.action import Action
 from highway_env.vehicle.objects import Obstacle
 
 from envs.base import LaneforgeHighwayEnv
-from envs.checks import COUNT, POSITIVE, Number, Rule, config_error, lane_index
+from envs.checks import POSITIVE, Number, Rule, config_error, lane_index
 from envs.scene import TRAFFIC_LINE_UNUSED_KEYS, lane_of, place_ego, spawn_traffic, traffic_line
 
 ENV_ID = "laneforge/WorkZone-v0"
@@ -53,20 +53,29 @@ class Cone(Obstacle):
     WIDTH = 2.0
 
 
+def closed_lane_ids(config: Mapping[str, Any]) -> list[int]:
+    """The closed lanes of a valid config as sorted lane indices: a negative index counts from
+    the right, as Python's do (-1 is the rightmost lane whatever ``lanes_count``), so that one
+    family draw closes the right lane of roads of any width."""
+    lanes = int(config["lanes_count"])
+    return sorted({int(lane) % lanes for lane in config["closed_lanes"]})
+
+
 def check_closed_lanes(key: str, value: Any, config: Mapping[str, Any]) -> None:
-    """A rule: a list of distinct lane indices that leaves at least one lane open."""
+    """A rule: a list of distinct lane indices (negative ones count from the right) that leaves
+    at least one lane open."""
     lanes = config["lanes_count"]
     if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-        raise config_error(key, "must be a list of lane indices (0 = leftmost)", value)
+        raise config_error(key, "must be a list of lane indices (0 = leftmost, -1 = rightmost)", value)
     for i, lane in enumerate(value):
-        COUNT(f"{key}[{i}]", lane)
-        if lane >= lanes:
+        Number(integer=True)(f"{key}[{i}]", lane)
+        if not -lanes <= lane < lanes:
             raise config_error(key, f"lane {lane} does not exist (lanes_count is {lanes}: lanes 0 to "
-                                    f"{lanes - 1})", list(value))
+                                    f"{lanes - 1}, or -1 to -{lanes} from the right)", list(value))
     if not value:
         raise config_error(key, "close at least one lane (with none closed this is highway-fast-v0 "
                                 "with a finish line)", list(value))
-    if len(set(value)) != len(value):
+    if len({lane % lanes for lane in value}) != len(value):
         raise config_error(key, "lists a lane twice", list(value))
     if len(value) >= lanes:
         raise config_error(key, f"closes every one of the {lanes} lanes; leave at least one open", list(value))
@@ -97,7 +106,7 @@ class WorkZoneEnv(LaneforgeHighwayEnv):
     def default_config(cls) -> dict[str, Any]:
         config = super().default_config()
         config.update({
-            "closed_lanes": [2],  # lane indices, 0 = leftmost; at least one lane stays open
+            "closed_lanes": [2],  # lane indices, 0 = leftmost, -1 = rightmost; at least one lane stays open
             "zone_start": 200.0,  # [m] from the ego's start to the first cone
             "zone_length": 100.0,  # [m] from the first cone to the last
             # [m] between cone centres. Cutting into the closed lane inside the zone still hits
@@ -118,7 +127,7 @@ class WorkZoneEnv(LaneforgeHighwayEnv):
 
     def _create_vehicles(self) -> None:
         c, rng = self.config, self.np_random
-        closed = sorted(set(c["closed_lanes"]))
+        closed = closed_lane_ids(c)
         open_lanes = [lane for lane in range(c["lanes_count"]) if lane not in closed]
         xs, ego_slot = traffic_line(self)
         ego_x = float(xs[ego_slot])

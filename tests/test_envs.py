@@ -144,6 +144,20 @@ def test_work_zone_closed_lane_is_blocked(lanes, closed, ego_lane):
     assert not any(v.crashed for v in env.road.vehicles[1:])  # there is no other traffic to hit
 
 
+@pytest.mark.parametrize("lanes", [2, 3, 4])
+def test_work_zone_negative_lane_counts_from_the_right(lanes):
+    """closed_lanes [-1] is the rightmost lane of any road: the same scene, cone for cone and
+    car for car, as naming that lane (a family draws it for roads of every width)."""
+    scenes = []
+    for closed in ([-1], [lanes - 1]):
+        env = WorkZoneEnv(config={"lanes_count": lanes, "closed_lanes": closed, "vehicles_count": 10})
+        env.reset(seed=3)
+        scenes.append(([tuple(o.position) + (o.lane_index[2],) for o in env.road.objects],
+                       [tuple(v.position) + (v.speed,) for v in env.road.vehicles]))
+    assert scenes[0] == scenes[1]
+    assert {c[2] for c in scenes[0][0]} == {lanes - 1}
+
+
 @pytest.mark.parametrize("offset", [5.0, 45.0, 85.0])
 def test_work_zone_cutting_into_the_closed_lane_inside_the_zone_collides(offset):
     env = WorkZoneEnv(config={"vehicles_count": 0, "closed_lanes": [2], "ego_lane": 1, "zone_start": 100.0})
@@ -313,7 +327,9 @@ BAD = [
     ("laneforge/WorkZone-v0", {"vehicles_density": 0}, "vehicles_density"),
     ("laneforge/WorkZone-v0", {"vehicles_density": -1.0}, "vehicles_density"),
     ("laneforge/WorkZone-v0", {"closed_lanes": [3]}, "closed_lanes"),
-    ("laneforge/WorkZone-v0", {"closed_lanes": [-1]}, "closed_lanes[0]"),
+    ("laneforge/WorkZone-v0", {"closed_lanes": [-4]}, "closed_lanes"),  # 3 lanes: -1 to -3
+    ("laneforge/WorkZone-v0", {"closed_lanes": [2, -1]}, "closed_lanes"),  # the same lane twice
+    ("laneforge/WorkZone-v0", {"closed_lanes": [0.5]}, "closed_lanes[0]"),
     ("laneforge/WorkZone-v0", {"closed_lanes": [0, 1, 2]}, "closed_lanes"),
     ("laneforge/WorkZone-v0", {"lanes_count": 1, "closed_lanes": [0]}, "closed_lanes"),
     ("laneforge/WorkZone-v0", {"closed_lanes": [1, 1]}, "closed_lanes"),

@@ -114,9 +114,11 @@ def test_a_drawn_lane_count_gives_each_env_its_own_road_at_every_reset():
     assert counts["min"] == 2 and counts["max"] == 5 and sampler.statistics()["draws"] >= 8 * 3
 
 
-def test_shipped_mix_family_draws_roads_and_drivers_that_highway_env_can_run_too():
-    """configs/families/highway_mix.yaml: every draw is a highway-env config (the driver classes
-    by name), and FastHighway gives each env the drawn road and drivers."""
+@pytest.mark.parametrize("name, hazards", [("highway_mix", {None, "work_zone"}),
+                                           ("generalist", {None, "work_zone", "emergency_braking"})])
+def test_shipped_families_draw_roads_and_drivers_that_highway_env_can_run_too(name, hazards):
+    """configs/families/highway_mix.yaml and generalist.yaml: every draw is a highway-env config
+    (the driver classes by name), and FastHighway gives each env the drawn road and drivers."""
     import gymnasium as gym
 
     from highway_env.vehicle.behavior import IDMVehicle
@@ -124,12 +126,14 @@ def test_shipped_mix_family_draws_roads_and_drivers_that_highway_env_can_run_too
     from envs.drivers import AggressiveDriver, DefensiveDriver
     from envs.factory import to_highway_config
     from envs.fast_highway.hazards import highway_env_scenario
-    family = load_family(ROOT / "configs/families/highway_mix.yaml")
-    sampler = FamilySampler(family, 0, 16)
-    venv = FastHighwayVectorEnv(16, family.config)
+    from envs.fast_highway.hazards import ENV_IDS
+    from envs.work_zone import closed_lane_ids
+    family = load_family(ROOT / f"configs/families/{name}.yaml")
+    sampler = FamilySampler(family, 0, 24)
+    venv = FastHighwayVectorEnv(24, family.config)
     venv.core.set_family(sampler)
     venv.reset(seed=0)
-    draws = list(sampler.recent)[-16:]
+    draws = list(sampler.recent)[-24:]
     for b, d in enumerate(draws):
         assert venv.core.state.lanes[b] == d["lanes_count"]
         headway = {"idm": IDMVehicle, "idm_aggressive": AggressiveDriver,
@@ -137,17 +141,24 @@ def test_shipped_mix_family_draws_roads_and_drivers_that_highway_env_can_run_too
         s = venv.core.state
         traffic = s.present[b] & ~s.static[b]
         traffic[0] = False
+        if d["hazard"] == "emergency_braking":
+            traffic[1] = False  # the braking leader: EmergencyBraking-v0's IDM vehicle, whatever the traffic
+            assert s.time_wanted[b, 1] == IDMVehicle.TIME_WANTED
         assert (s.time_wanted[b, traffic] == headway).all()
         assert s.static[b].any() == (d["hazard"] == "work_zone") and np.isfinite(s.zone_end[b]) == s.static[b].any()
     assert {d["other_vehicles_type"] for d in draws} == {"idm", "idm_aggressive", "idm_defensive"}
-    assert {d["hazard"] for d in draws} == {None, "work_zone"}
-    for d in draws:  # highway-env runs the same draws: highway-fast-v0, or WorkZone-v1 for a work zone
+    assert {d["hazard"] for d in draws} == hazards
+    for b, d in enumerate(draws):  # highway-env runs the same draws: highway-fast-v0 or the hazard's env
         env_id, update = highway_env_scenario({**family.config, **d})
-        assert env_id == ("laneforge/WorkZone-v1" if d["hazard"] else "highway-fast-v0")
+        assert env_id == ENV_IDS[d["hazard"]]
         hw = gym.make(env_id, config=to_highway_config(update)).unwrapped  # (laneforge's envs check every key)
         hw.reset(seed=0)
         assert len(hw.road.network.graph["0"]["1"]) == d["lanes_count"]
-        assert len(hw.road.objects) == (6 if d["hazard"] else 0)
+        assert len(hw.road.objects) == (6 if d["hazard"] == "work_zone" else 0)
+        if d["hazard"] == "work_zone":  # the same closed lane on both simulators
+            closed = closed_lane_ids({**update, "lanes_count": d["lanes_count"]})
+            assert {o.lane_index[2] for o in hw.road.objects} == set(closed)
+            assert set(np.unique(venv.core.state.lane[b][venv.core.state.static[b]])) == set(closed)
 
 
 def test_training_on_a_family_records_it_and_what_was_drawn(tmp_path):

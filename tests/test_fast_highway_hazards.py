@@ -78,6 +78,20 @@ def test_work_zone_scenes_follow_work_zone_rules():
     assert (behind == round(0.25 * 15)).all()  # the ego starts a quarter into the traffic line
 
 
+def test_negative_closed_lanes_count_from_the_right_per_env():
+    """One work-zone config with closed_lanes [-1] closes each env's own rightmost lane on roads
+    of 2 to 4 lanes, as WorkZone-v1 does (a family draws it beside lanes_count)."""
+    envs_lanes = [2, 3, 4] * 4
+    vec = FastHighwayVectorEnv(len(envs_lanes), config={**WORK_ZONE})
+    vec.reset(seed=0, options={"config": [{"lanes_count": n, "closed_lanes": [-1]} for n in envs_lanes]})
+    s = vec.core.state
+    cones = s.static & s.present
+    for b, n in enumerate(envs_lanes):
+        assert set(np.unique(s.lane[b][cones[b]])) == {n - 1}
+        assert s.lane[b, 0] == n - 1  # the ego starts in the closed lane
+    vec.close()
+
+
 def test_emergency_braking_scenes_follow_emergency_braking_rules():
     core = FastHighwayCore(300, {**BRAKING, "lanes_count": 3})
     core.seed(1)

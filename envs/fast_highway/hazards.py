@@ -27,7 +27,7 @@ import numpy as np
 from envs.checks import config_error
 from envs.emergency_braking import LANE_CLEARANCE, EmergencyBrakingEnv
 from envs.scene import BEHIND_SHARE, SPEED_LIMIT
-from envs.work_zone import SPAWN_CLEARANCE, Cone, WorkZoneV1Env
+from envs.work_zone import SPAWN_CLEARANCE, Cone, WorkZoneV1Env, closed_lane_ids
 from highway_env.road.lane import AbstractLane
 from highway_env.vehicle.behavior import IDMVehicle
 
@@ -111,7 +111,7 @@ def cone_count(config: Mapping[str, Any]) -> int:
     """The cones of a work-zone config (WorkZone._place_cones): per closed lane, one every
     cone_spacing metres over the zone, the last at its end."""
     per_lane = int(np.floor(config["zone_length"] / config["cone_spacing"])) + 1
-    return len(set(config["closed_lanes"])) * per_lane
+    return len(closed_lane_ids(config)) * per_lane
 
 
 def slots(config: Mapping[str, Any]) -> int:
@@ -138,7 +138,7 @@ def spawn_row(s, b: int, config: Mapping[str, Any], rng: np.random.Generator, ta
     deltas = rng.uniform(*_DELTA_RANGE, size=count)
     ego_speed = float(config["ego_speed"])
     if config["hazard"] == "work_zone":
-        closed = sorted(set(config["closed_lanes"]))
+        closed = closed_lane_ids(config)
         open_lanes = [lane for lane in range(lanes) if lane not in closed]
         begin = ego_x + config["zone_start"]
         end = begin + config["zone_length"]
