@@ -37,8 +37,9 @@ def parse_args(argv: list[str]):
     p.add_argument("--save-rollouts", action="store_true",
                    help="write each scenario's trajectories to eval/<suite>/rollouts/<scenario>.npz")
     p.add_argument("--render", choices=["human"], help="watch live in a window instead (needs a display)")
-    p.add_argument("--model", choices=["model", "best", "checkpoint"], default="model",
-                   help="model.zip, best_model.zip, or the newest valid checkpoint")
+    p.add_argument("--model", default="model", metavar="{model,best,checkpoint,checkpoint:STEPS}",
+                   help="model.zip, best_model.zip, the newest valid checkpoint, or the first valid checkpoint "
+                        "at or after STEPS env steps (a point of the learning curve)")
     p.add_argument("--name", help="report folder under RUN_DIR/eval/ (default: the suite's name, or train_env)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
     p.add_argument("--wandb", choices=["offline", "online", "disabled"], default=None,

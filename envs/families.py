@@ -264,14 +264,20 @@ class FamilySampler:
     def __init__(self, family: Family, seed: int, num_envs: int) -> None:
         self.family, self.seed = family, int(seed)
         self._streams = [np.random.default_rng([self.seed, b]) for b in range(num_envs)]
-        table_rng = np.random.default_rng([self.seed, TABLE_STREAM])
-        self.table = [_draw(family, table_rng) for _ in range(family.scenarios)] if family.scenarios else None
+        self.table = self._table()
         self.recent: deque[dict[str, Any]] = deque(maxlen=self.RECENT)
         self._picked: set[int] = set()
         self._count = 0
         # per uniform key [sum, min, max]; per choice key {str(value): count}
         self._sums: dict[str, list[float]] = {}
         self._counts: dict[str, dict[str, int]] = {key: {} for key, d in family.draws.items() if d.kind != "uniform"}
+
+    def _table(self) -> list[dict[str, Any]] | None:
+        """The N scenarios of ``family.scenarios`` N, drawn once from the seed (None: no limit)."""
+        if not self.family.scenarios:
+            return None
+        table_rng = np.random.default_rng([self.seed, TABLE_STREAM])
+        return [_draw(self.family, table_rng) for _ in range(self.family.scenarios)]
 
     def draw(self, envs: Sequence[int]) -> list[dict[str, Any]]:
         """The next scenario of each env in ``envs`` (config updates of the per-env keys)."""
@@ -327,7 +333,9 @@ class FamilySampler:
         if len(state["streams"]) != len(self._streams):
             raise ValueError(f"family sampler state with {len(state['streams'])} envs does not fit this sampler "
                              f"({len(self._streams)} envs)")
-        self.seed = int(state["seed"])
+        if int(state["seed"]) != self.seed:  # the run's own N scenarios, not a table of the resumed seed
+            self.seed = int(state["seed"])
+            self.table = self._table()
         for rng, saved in zip(self._streams, state["streams"]):
             rng.bit_generator.state = saved
         self._count, self._picked = int(state["count"]), set(state["picked"])

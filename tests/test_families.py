@@ -203,6 +203,25 @@ def test_sampler_state_round_trips_streams_and_statistics():
         FamilySampler(family, 5, 3).set_state(state)
 
 
+def test_resumed_sampler_keeps_the_runs_own_n_scenarios():
+    """A resumed run builds its sampler with another seed (training reseeds its envs); with
+    ``scenarios: N`` it must go on with the N scenarios it trained on, not draw a second table."""
+    family = parse_family({**_family(vehicles_density={"uniform": [0.5, 2.5]}), "scenarios": 5})
+    whole, first = FamilySampler(family, 5, 4), FamilySampler(family, 5, 4)
+    for _ in range(6):
+        whole.draw([0, 1, 2, 3])
+    for _ in range(3):
+        first.draw([0, 1, 2, 3])
+    resumed = FamilySampler(family, 5 + 12_345, 4)  # as train.py resumes: seed + step
+    assert resumed.table != first.table
+    resumed.set_state(json.loads(json.dumps(first.get_state())))
+    assert resumed.table == first.table
+    for _ in range(3):
+        resumed.draw([0, 1, 2, 3])
+    assert list(resumed.recent) == list(whole.recent)[12:]
+    assert {d["vehicles_density"] for d in whole.recent} <= {d["vehicles_density"] for d in first.table}
+
+
 def test_bad_family_on_the_command_line_exits_2(tmp_path):
     bad = tmp_path / "fam.yaml"
     bad.write_text(yaml.safe_dump(_family(duration={"uniform": [20, 10]})))
@@ -255,4 +274,7 @@ def test_family_scenario_evaluates_held_out_draws_the_same_with_any_workers(dqn_
     assert drawn["family"]["name"] == "fam" and drawn["family"]["seed"] == 1_000_000
     lengths = {row["length"] for row in drawn["per_episode"] if not row["crashed"]}
     assert lengths <= {3, 7} and len(lengths) == 2  # each episode played a drawn duration
+    for row in drawn["per_episode"]:  # each episode says what it drew, and it played that draw
+        assert set(row["scenario"]) == {"duration"}
+        assert row["crashed"] or row["length"] == row["scenario"]["duration"]  # policy frequency 1 Hz
     assert reports[0]["scenarios"][0]["per_episode"] == reports[1]["scenarios"][0]["per_episode"]

@@ -78,6 +78,7 @@ class EpisodeResult:
     hard_brakes: int = 0
     above_speed_limit: float = float("nan")  # share of steps
     reward_terms: dict[str, float] = field(default_factory=dict)  # summed over the episode
+    scenario: dict[str, Any] | None = None  # a family scenario's draw for this episode (the keys drawn)
     trajectory: dict[str, list] | None = None  # per-step data when recorded (--save-rollouts)
 
     def row(self) -> dict[str, Any]:
@@ -91,6 +92,8 @@ class EpisodeResult:
         d["km"] = km
         d["crashed"] = float(self.crashed)
         d["stalled"] = float(self.stalled)
+        if d["scenario"] is None:
+            d.pop("scenario")
         return d
 
 
@@ -175,6 +178,13 @@ def policy_frequency(env: Any) -> float:
     return float(config.get("policy_frequency", 1))
 
 
+def family_draw(core: Any, env: int) -> dict[str, Any] | None:
+    """What env ``env`` of a batched core drew from its family for the episode it starts (the
+    keys drawn), or None without a family."""
+    drawn = getattr(core, "drawn", None)
+    return None if drawn is None or drawn[env] is None else _finite(dict(drawn[env]))
+
+
 def run_episode(policy: Policy, env: gym.Env, seed: int, record: bool = False) -> EpisodeResult:
     """One episode from ``env.reset(seed=seed)``; metrics from the rewards, ``info`` and the
     ego's drive state. With ``record`` the per-step observations, actions, rewards and ego
@@ -182,6 +192,7 @@ def run_episode(policy: Policy, env: gym.Env, seed: int, record: bool = False) -
     obs, info = env.reset(seed=seed)
     goal = drive_probe.goal_of(env)
     recorder = EpisodeRecorder(seed, goal, policy_frequency(env), drive_probe.read(env, goal), record)
+    recorder.result.scenario = family_draw(getattr(env.unwrapped, "core", None), 0)
     done = False
     while not done:
         action = policy(obs)
@@ -204,6 +215,8 @@ def run_batch(policy: Policy, core: Any, seed: int, seeds: list[int], max_episod
     first = core.drive_state()
     recorders = [EpisodeRecorder(s, core.drive_goal(b), frequency, batch_row(first, b), record)
                  for b, s in enumerate(seeds)]
+    for b, recorder in enumerate(recorders):
+        recorder.result.scenario = family_draw(core, b)
     active = np.ones(len(seeds), bool)
     steps = 0
     while active.any():

@@ -13,7 +13,7 @@ from agents.evaluation.report import print_report_summary
 from agents.evaluation.suite_run import evaluate_run, render_human
 from agents.models.algorithms import resolve_device
 from agents.rundir.layout import sanitize
-from agents.rundir.loading import read_run_config
+from agents.rundir.loading import check_model_choice, read_run_config
 from envs.factory import is_batched
 from envs.suites import Scenario, load_suite
 
@@ -34,7 +34,7 @@ class EvalRequest:
     workers: int = 1
     save_rollouts: bool = False
     render: str | None = None  # "human": watch live instead
-    model: str = "model"  # model | best | checkpoint
+    model: str = "model"  # model | best | checkpoint | checkpoint:STEPS
     name: str | None = None  # report folder under RUN_DIR/eval/ (default: the suite's name, or train_env)
     device: str = "cpu"
     wandb: str | None = None  # default: the run's logging.wandb
@@ -72,6 +72,7 @@ def _scenarios(request: EvalRequest) -> tuple[list[Scenario] | None, str]:
 
 def run_evaluation(request: EvalRequest) -> int:
     """Evaluate as requested, print the summary and where the report is; returns the exit code."""
+    check_model_choice(request.model)
     if request.video_episodes < 0:
         raise UserError("--video-episodes must be 0 or more")
     scenarios, name = _scenarios(request)

@@ -123,6 +123,15 @@ def latest_valid(ckpt_root: Path) -> tuple[Path | None, list[tuple[Path, str]]]:
     return None, skipped
 
 
+def first_valid_at(ckpt_root: Path, step: int) -> Path | None:
+    """The oldest intact checkpoint at or after ``step`` env steps (checkpoints fall on rollout
+    boundaries, so ``checkpoint_freq: 1000000`` saves at the first boundary past each million)."""
+    for ckpt in reversed(list_checkpoints(ckpt_root)):
+        if int(ckpt.name[len(PREFIX):]) >= step and verify(ckpt) is None:
+            return ckpt
+    return None
+
+
 def prune(ckpt_root: Path, keep: int) -> None:
     """Keep the newest ``keep`` checkpoints; only the newest keeps its replay buffer."""
     ckpts = list_checkpoints(ckpt_root)

@@ -20,7 +20,7 @@ import yaml
 from agents.config import ExperimentConfig, parse_config
 from agents.errors import UserError, did_you_mean
 from agents.models.algorithms import build_model
-from agents.rundir.checkpoints import check_model_zip, latest_valid, load_parameters
+from agents.rundir.checkpoints import check_model_zip, first_valid_at, latest_valid, load_parameters
 from envs.factory import make_env
 
 
@@ -76,22 +76,31 @@ def _saved_timesteps(model_path: Path) -> int:
 
 
 MODEL_FILES = ("model", "best", "checkpoint")
+MODEL_CHOICES = "model, best, checkpoint or checkpoint:STEPS"
+
+
+def check_model_choice(model: str) -> str:
+    """``model`` if load_run understands it, else UserError (one line)."""
+    head, sep, steps = model.partition(":")
+    if (not sep and model in MODEL_FILES) or (sep and head == "checkpoint" and steps.isdigit()):
+        return model
+    raise UserError(f"model={model!r}: unknown; choose {MODEL_CHOICES} (the first valid checkpoint at or after "
+                    f"STEPS env steps, e.g. checkpoint:1000000){did_you_mean(model, MODEL_FILES)}")
 
 
 def load_run(run_dir: str | Path, model: str = "model", device: str = "cpu") -> LoadedRun:
     """Load a run folder back (public API, for notebooks and scripts).
 
     ``model`` picks the parameters: 'model' (``model.zip``, the end of training), 'best'
-    (``best_model.zip``) or 'checkpoint' (the newest valid one in ``checkpoints/``). Returns a
+    (``best_model.zip``), 'checkpoint' (the newest valid one in ``checkpoints/``) or
+    'checkpoint:N' (the first valid one at or after N env steps: a point of the learning curve). Returns a
     :class:`LoadedRun`: ``config`` (the typed :class:`ExperimentConfig` from ``config.yaml``),
     ``model`` (the SB3 model rebuilt from the config, parameters only loaded) and ``make_env``
     (``make_env(**kwargs)`` builds the run's env, e.g. ``render_mode="rgb_array"``). A folder
     that is not a run, or a missing or corrupt model file, raises :class:`UserError` (one line).
     What the run logged to W&B: :func:`agents.rundir.wandb_offline.read_run`.
     """
-    if model not in MODEL_FILES:
-        raise UserError(f"model={model!r}: unknown; choose one of {', '.join(MODEL_FILES)}"
-                        f"{did_you_mean(model, MODEL_FILES)}")
+    check_model_choice(model)
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
     if model == "best":
@@ -100,6 +109,12 @@ def load_run(run_dir: str | Path, model: str = "model", device: str = "cpu") -> 
         ckpt, _ = latest_valid(run_dir / "checkpoints")
         if ckpt is None:
             raise UserError(f"{run_dir}: no valid checkpoint in checkpoints/")
+        path = ckpt / "model.zip"
+    elif model.startswith("checkpoint:"):
+        ckpt = first_valid_at(run_dir / "checkpoints", int(model.partition(":")[2]))
+        if ckpt is None:
+            raise UserError(f"{run_dir}: no valid checkpoint at or after {model.partition(':')[2]} steps in "
+                            "checkpoints/ (train.checkpoint_freq and train.keep_checkpoints decide which are kept)")
         path = ckpt / "model.zip"
     else:
         path = run_dir / "model.zip"

@@ -79,6 +79,7 @@ class FastHighwayCore:
         self.rng = np.random.default_rng()
         self.scenarios: EnvScenarios | None = None  # per-env values (set_scenarios); None: config's for all
         self.family: Any = None  # a FamilySampler drawing each env's values at its resets (set_family)
+        self.drawn: list[dict[str, Any] | None] = [None] * self.num_envs  # each env's current family draw
         # the config's own values as per-env arrays where spawning needs them (driver profiles)
         uniform = EnvScenarios.uniform(self.config, self.num_envs)
         self._config_scenarios = uniform if uniform.custom_drivers() or uniform.has_hazards() else None
@@ -169,6 +170,7 @@ class FastHighwayCore:
         None: back to the config's values for all."""
         self.family = sampler
         if sampler is None:
+            self.drawn = [None] * self.num_envs
             self.use_scenarios(None)
 
     def _draw_scenarios(self, mask: np.ndarray | None) -> None:
@@ -176,7 +178,10 @@ class FastHighwayCore:
         envs = np.arange(self.num_envs) if mask is None else np.flatnonzero(mask)
         if self.scenarios is None:
             self.scenarios = EnvScenarios.uniform(self.config, self.num_envs)
-        drawn = EnvScenarios.from_configs([hazards.applicable(d) for d in self.family.draw(envs)], base=self.config)
+        draws = [hazards.applicable(d) for d in self.family.draw(envs)]
+        for b, d in zip(envs, draws):
+            self.drawn[b] = d
+        drawn = EnvScenarios.from_configs(draws, base=self.config)
         self.scenarios.assign(envs, drawn)
         self.use_scenarios(self.scenarios)
 
