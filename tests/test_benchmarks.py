@@ -202,3 +202,53 @@ def test_factor_parity_saves_each_unit_and_a_rerun_does_only_what_is_missing(tmp
     before = out.read_text()
     assert factor_parity.main([*args, "--scenes", "3"]) == 2
     assert out.read_text() == before
+
+
+def test_generalization_trains_judges_and_a_rerun_does_only_what_is_missing(tmp_path, capsys):
+    """benchmarks/generalization.py at toy size: train.py's experiment trains the condition,
+    each point is judged on FastHighway (held-out family draws by hazard, and the run's own N
+    training scenarios), the final model on highway-env through evaluate.py; run again, nothing
+    is trained or judged twice; --markdown makes the tables and the plot from the JSON alone."""
+    import generalization
+
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("name: tiny\nscenarios:\n  - {name: highway_fast, env_id: highway-fast-v0, split: seen}\n")
+    out, plot = tmp_path / "g.json", tmp_path / "g.png"
+    argv = ["--conditions", "mlp_n10", "--seeds", "0", "--steps", "256", "--points", "128,256", "--twin-episodes", "24",
+            "--hw-episodes", "1", "--workers", "1", "--suite", str(suite), "--runs-dir", str(tmp_path / "runs"),
+            "--out", str(out), "--plot", str(plot), "--set", "env.n_envs=8", "--set", "algo.n_steps=16",
+            "--set", "algo.batch_size=64", "--set", "algo.n_epochs=1", "--set", "train.checkpoint_freq=128"]
+    assert generalization.main(argv) == 0
+    data = json.loads(out.read_text())
+    assert sorted(data["twin"]) == ["mlp_n10/s0/128", "mlp_n10/s0/256"]
+    point = data["twin"]["mlp_n10/s0/256"]
+    assert point["checkpoint_steps"] == 256 and point["episodes"] == 24
+    hazards = point["heldout_by_hazard"]
+    assert sum(h["episodes"] for h in hazards.values()) == 24 and set(hazards) <= {"None", "work_zone", "emergency_braking"}
+    for h in hazards.values():
+        assert 0 <= h["crash_rate"]["mean"] <= 1
+    # the seen side replays the run's own 10 scenarios: config.yaml keeps the family it trained on
+    run = next((tmp_path / "runs" / "mlp_n10").glob("*__s0"))
+    assert "scenarios: 10" in (run / "config.yaml").read_text()
+    hw = data["highway_env"]["mlp_n10/s0"]
+    assert hw["episodes"] == 1 and set(hw["scenarios"]) == {"highway_fast"} and hw["checkpoint_steps"] == 256
+    before = out.read_text()
+    capsys.readouterr()
+    assert generalization.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "[twin]" not in printed and "[evaluate]" not in printed  # judged already
+    again = json.loads(out.read_text())
+    assert again["twin"] == data["twin"] and again["highway_env"] == data["highway_env"]
+    assert len(again["invocations"]) == 2 and before != out.read_text()
+    plot.unlink()
+    assert generalization.main(["--markdown", "--out", str(out), "--plot", str(plot)]) == 0
+    table = capsys.readouterr().out
+    assert "| mlp_n10 | 256 |" in table and "| highway_fast | inside |" in table and plot.stat().st_size > 0
+
+
+def test_generalization_refuses_bad_arguments(capsys):
+    import generalization
+
+    with pytest.raises(SystemExit) as exc:
+        generalization.main(["--conditions", "mlp_n7"])
+    assert exc.value.code == 2 and "unknown mlp_n7" in capsys.readouterr().err
