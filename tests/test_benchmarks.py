@@ -252,3 +252,18 @@ def test_generalization_refuses_bad_arguments(capsys):
     with pytest.raises(SystemExit) as exc:
         generalization.main(["--conditions", "mlp_n7"])
     assert exc.value.code == 2 and "unknown mlp_n7" in capsys.readouterr().err
+
+
+def test_learner_throughput_runs_at_toy_size(tmp_path, capsys):
+    import learner_throughput
+
+    out = tmp_path / "lt.json"
+    assert learner_throughput.main(["--steps", "512", "--repeats", "1", "--configs", "generalist_ppo_mlp",
+                                    "--set", "env.n_envs=8", "--set", "algo.n_steps=32", "--set", "algo.batch_size=64",
+                                    "--set", "algo.n_epochs=1", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    (run,) = result["runs"]
+    assert run["steps"] == 512 and run["steps_per_s"] == pytest.approx(512 / run["wall_s"])
+    row = result["summary"]["generalist_ppo_mlp"]
+    assert row["minutes_per_1e7"] == pytest.approx(1e7 / run["steps_per_s"] / 60)
+    assert "| generalist_ppo_mlp |" in capsys.readouterr().out
