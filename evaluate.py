@@ -38,8 +38,8 @@ def parse_args(argv: list[str]):
                    help="write each scenario's trajectories to eval/<suite>/rollouts/<scenario>.npz")
     p.add_argument("--render", choices=["human"], help="watch live in a window instead (needs a display)")
     p.add_argument("--model", default="model", metavar="{model,best,checkpoint,checkpoint:STEPS}",
-                   help="model.zip, best_model.zip, the newest valid checkpoint, or the first valid checkpoint "
-                        "at or after STEPS env steps (a point of the learning curve)")
+                   help="model.zip, best_model.zip, the newest valid checkpoint, or the valid checkpoint nearest "
+                        "to STEPS env steps, within 10%% (a point of the learning curve)")
     p.add_argument("--name", help="report folder under RUN_DIR/eval/ (default: the suite's name, or train_env)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
     p.add_argument("--wandb", choices=["offline", "online", "disabled"], default=None,

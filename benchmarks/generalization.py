@@ -60,6 +60,7 @@ import yaml  # noqa: E402
 from agents.analysis.stats import t_ci  # noqa: E402
 from agents.evaluation.episodes import FINAL_EVAL_SEED_BASE, aggregate, model_policy, run_batch  # noqa: E402
 from agents.evaluation.scenario_fit import forced_config  # noqa: E402
+from agents.rundir.checkpoints import nearest_valid  # noqa: E402
 from agents.rundir.loading import load_run  # noqa: E402
 from envs.factory import make_batched_core  # noqa: E402
 from envs.families import FamilySampler, load_family, parse_family  # noqa: E402
@@ -174,7 +175,7 @@ def by_hazard(rows: list[dict]) -> dict[str, dict]:
 
 
 def twin_point(args: argparse.Namespace, condition: str, seed: int, run_path: Path, point: int) -> dict[str, Any]:
-    """Held-out and training-scenario metrics of the run's first checkpoint at or after ``point``."""
+    """Held-out and training-scenario metrics of the run's checkpoint nearest to ``point``."""
     _, n = CONDITIONS[condition]
     run = load_run(run_path, model=f"checkpoint:{point}")
     family = load_family(FAMILY)
@@ -200,13 +201,14 @@ def twin_point(args: argparse.Namespace, condition: str, seed: int, run_path: Pa
 # ------------------------------------------------------------------ judging on highway-env
 
 
-def judge_highway_env(args: argparse.Namespace, run_path: Path, final: int) -> dict[str, Any] | None:
-    """evaluate.py with the generalist suite on the final model (it resumes an interrupted
-    evaluation itself); the headline of each scenario, or None if it did not finish."""
+def judge_highway_env(args: argparse.Namespace, run_path: Path) -> dict[str, Any] | None:
+    """evaluate.py with the generalist suite on the final model (model.zip of the finished run;
+    evaluate.py resumes an interrupted evaluation itself); each scenario's headline, or None if
+    it did not finish."""
     name = f"generalist_hw{args.hw_episodes}"
     cmd = [sys.executable, str(ROOT / "evaluate.py"), str(run_path), "--suite", str(args.suite), "--episodes",
            str(args.hw_episodes), "--no-video", "--workers", str(args.workers), "--name", name,
-           "--model", f"checkpoint:{final}", "--wandb", "disabled", "--no-progress"]
+           "--model", "model", "--wandb", "disabled", "--no-progress"]
     print(f"[evaluate] {' '.join(cmd[1:])}", flush=True)
     if subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL).returncode != 0:
         return None
@@ -427,8 +429,9 @@ def main(argv: list[str] | None = None) -> int:
             for point in args.points:
                 key = f"{condition}/s{seed}/{point}"
                 done = data["twin"].get(key)
-                if (done and done["episodes"] == args.twin_episodes) or not steps or steps[-1] < point:
-                    continue
+                if ((done and done["episodes"] == args.twin_episodes) or not steps or steps[-1] < point
+                        or nearest_valid(run_path / "checkpoints", point) is None):
+                    continue  # judged already, or not trained that far (or that checkpoint was not kept)
                 print(f"[twin] {key}", flush=True)
                 data["twin"][key] = twin_point(args, condition, seed, run_path, point)
                 save_results(args.out, data)
@@ -445,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
                 if deadline is not None and deadline - time.time() < 600:
                     print("time limit: run the same command again to continue", flush=True)
                     return 75
-                result = judge_highway_env(args, run_path, args.steps)
+                result = judge_highway_env(args, run_path)
                 if result is not None:
                     data["highway_env"][key] = result
                     save_results(args.out, data)

@@ -135,19 +135,20 @@ def test_single_episode_report_shows_n1_and_draws(tmp_path):
 
 
 def test_model_checkpoint_at_steps_picks_a_point_of_the_learning_curve(dqn_run, tmp_path):
-    """--model checkpoint:N loads the first valid checkpoint at or after N env steps (the volume
-    axis of benchmarks/generalization.py); one that does not exist, or a bad spelling, is one line
-    and exit 2."""
+    """--model checkpoint:N loads the valid checkpoint nearest to N env steps (within 10% of N:
+    the volume axis of benchmarks/generalization.py); none that near, or a bad spelling, is one
+    line and exit 2."""
     from agents.errors import UserError
     from agents.rundir.loading import load_run
 
     dqn_run = copy_run(dqn_run, tmp_path)
     steps = sorted(int(p.name.split("_")[1]) for p in (dqn_run / "checkpoints").iterdir())
-    assert len(steps) >= 2
+    assert len(steps) >= 2 and steps[1] - steps[0] > 0.25 * steps[1]
     assert load_run(dqn_run, model=f"checkpoint:{steps[0]}").model.num_timesteps == steps[0]
-    assert load_run(dqn_run, model=f"checkpoint:{steps[0] + 1}").model.num_timesteps == steps[1]
-    with pytest.raises(UserError, match="no valid checkpoint at or after"):
-        load_run(dqn_run, model=f"checkpoint:{steps[-1] + 1}")
+    assert load_run(dqn_run, model=f"checkpoint:{steps[1] + 1}").model.num_timesteps == steps[1]
+    assert load_run(dqn_run, model=f"checkpoint:{steps[1] - 1}").model.num_timesteps == steps[1]
+    with pytest.raises(UserError, match="no valid checkpoint within 10% of"):
+        load_run(dqn_run, model=f"checkpoint:{(steps[0] + steps[1]) // 2}")
     proc = run_cli("evaluate.py", str(dqn_run), "--model", "checkpoint:1k", "--episodes", "1", "--no-video")
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "checkpoint:STEPS" in proc.stderr and not (dqn_run / "eval").exists()

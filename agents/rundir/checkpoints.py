@@ -123,11 +123,19 @@ def latest_valid(ckpt_root: Path) -> tuple[Path | None, list[tuple[Path, str]]]:
     return None, skipped
 
 
-def first_valid_at(ckpt_root: Path, step: int) -> Path | None:
-    """The oldest intact checkpoint at or after ``step`` env steps (checkpoints fall on rollout
-    boundaries, so ``checkpoint_freq: 1000000`` saves at the first boundary past each million)."""
-    for ckpt in reversed(list_checkpoints(ckpt_root)):
-        if int(ckpt.name[len(PREFIX):]) >= step and verify(ckpt) is None:
+NEAREST_TOLERANCE = 0.1  # checkpoint:N takes a checkpoint at most this share of N away from N
+
+
+def nearest_valid(ckpt_root: Path, step: int, tolerance: float = NEAREST_TOLERANCE) -> Path | None:
+    """The intact checkpoint nearest to ``step`` env steps (the later one on a tie), or None
+    when none lies within ``tolerance * step`` of it. Checkpoints fall on rollout boundaries
+    (``checkpoint_freq: 1000000`` with rollouts of 8192 saves at 999,424, 1,998,848, ...), so
+    asking for a round number finds the checkpoint saved for it."""
+    found = [(abs(int(c.name[len(PREFIX):]) - step), -int(c.name[len(PREFIX):]), c) for c in list_checkpoints(ckpt_root)]
+    for distance, _, ckpt in sorted(found, key=lambda f: f[:2]):
+        if distance > tolerance * step:
+            return None
+        if verify(ckpt) is None:
             return ckpt
     return None
 

@@ -20,7 +20,7 @@ import yaml
 from agents.config import ExperimentConfig, parse_config
 from agents.errors import UserError, did_you_mean
 from agents.models.algorithms import build_model
-from agents.rundir.checkpoints import check_model_zip, first_valid_at, latest_valid, load_parameters
+from agents.rundir.checkpoints import check_model_zip, latest_valid, list_checkpoints, nearest_valid, load_parameters
 from envs.factory import make_env
 
 
@@ -84,8 +84,8 @@ def check_model_choice(model: str) -> str:
     head, sep, steps = model.partition(":")
     if (not sep and model in MODEL_FILES) or (sep and head == "checkpoint" and steps.isdigit()):
         return model
-    raise UserError(f"model={model!r}: unknown; choose {MODEL_CHOICES} (the first valid checkpoint at or after "
-                    f"STEPS env steps, e.g. checkpoint:1000000){did_you_mean(model, MODEL_FILES)}")
+    raise UserError(f"model={model!r}: unknown; choose {MODEL_CHOICES} (the valid checkpoint nearest to STEPS env "
+                    f"steps, e.g. checkpoint:1000000){did_you_mean(model, MODEL_FILES)}")
 
 
 def load_run(run_dir: str | Path, model: str = "model", device: str = "cpu") -> LoadedRun:
@@ -93,7 +93,8 @@ def load_run(run_dir: str | Path, model: str = "model", device: str = "cpu") -> 
 
     ``model`` picks the parameters: 'model' (``model.zip``, the end of training), 'best'
     (``best_model.zip``), 'checkpoint' (the newest valid one in ``checkpoints/``) or
-    'checkpoint:N' (the first valid one at or after N env steps: a point of the learning curve). Returns a
+    'checkpoint:N' (the valid one nearest to N env steps, within 10% of N: a point of the
+    learning curve). Returns a
     :class:`LoadedRun`: ``config`` (the typed :class:`ExperimentConfig` from ``config.yaml``),
     ``model`` (the SB3 model rebuilt from the config, parameters only loaded) and ``make_env``
     (``make_env(**kwargs)`` builds the run's env, e.g. ``render_mode="rgb_array"``). A folder
@@ -111,10 +112,11 @@ def load_run(run_dir: str | Path, model: str = "model", device: str = "cpu") -> 
             raise UserError(f"{run_dir}: no valid checkpoint in checkpoints/")
         path = ckpt / "model.zip"
     elif model.startswith("checkpoint:"):
-        ckpt = first_valid_at(run_dir / "checkpoints", int(model.partition(":")[2]))
+        ckpt = nearest_valid(run_dir / "checkpoints", int(model.partition(":")[2]))
         if ckpt is None:
-            raise UserError(f"{run_dir}: no valid checkpoint at or after {model.partition(':')[2]} steps in "
-                            "checkpoints/ (train.checkpoint_freq and train.keep_checkpoints decide which are kept)")
+            kept = ", ".join(p.name.removeprefix("step_").lstrip("0") for p in reversed(list_checkpoints(run_dir / "checkpoints")))
+            raise UserError(f"{run_dir}: no valid checkpoint within 10% of {model.partition(':')[2]} steps (kept: "
+                            f"{kept or 'none'}; train.checkpoint_freq and train.keep_checkpoints decide which are kept)")
         path = ckpt / "model.zip"
     else:
         path = run_dir / "model.zip"
