@@ -16,7 +16,10 @@ A suite file (``configs/suites/*.yaml``) is data only::
 A scenario on a batched env may name a ``family`` (a family file; its ``config`` under the
 scenario's ``env_config``): every episode then plays a scenario drawn from it, from
 ``family_seed`` (default 1,000,000, above every training seed: held-out draws of the family a
-run trained on).
+run trained on). With ``on_highway_env: true`` each draw is played on highway-env instead
+(highway-fast-v0, or the drawn hazard's laneforge env: :func:`highway_env_draw`), so held-out
+draws are judged on the reference simulator too; ``--simulator twin`` plays them on the
+batched env. Its family must draw only what highway-env simulates.
 
 A ``twin`` is used when evaluation asks for it (``evaluate.py --simulator twin``): thousands of
 episodes in seconds, for learning curves and sweeps; final numbers stay on ``env_id``. It must
@@ -47,7 +50,7 @@ from envs.factory import (
     default_env_config,
     to_highway_config,
 )
-from envs.families import Family, FamilyError, load_family
+from envs.families import Family, FamilyError, FamilySampler, load_family
 from envs.suggest import did_you_mean
 from envs.yamlfile import read_yaml_file
 
@@ -87,14 +90,18 @@ class Scenario:
     twin: Twin | None = None
     family: Family | None = None  # each episode's scenario drawn from it (batched envs)
     family_seed: int = HELD_OUT_SEED
+    on_highway_env: bool = False  # with a family: each draw played on highway-env (highway_env_draw)
 
     def on(self, simulator: str) -> Scenario:
         """The scenario as ``simulator`` judges it: its twin's env for "twin" where it has
-        one (without one, or for "highway-env": itself)."""
+        one, a family's draws on its batched env for "twin" (without one, or for
+        "highway-env": itself)."""
         if simulator not in SIMULATORS:
             raise ValueError(f"simulator: must be one of {', '.join(SIMULATORS)}, got {simulator!r}")
         if simulator == "twin" and self.twin is not None:
             return replace(self, env_id=self.twin.env_id, env_config=dict(self.twin.env_config), twin=None)
+        if simulator == "twin" and self.on_highway_env:  # the family's draws on its batched env
+            return replace(self, on_highway_env=False)
         return self
 
 
@@ -152,6 +159,7 @@ class _ScenarioModel(_Strict):
     twin: _TwinModel | None = None
     family: str | None = None
     family_seed: int = Field(HELD_OUT_SEED, ge=0)
+    on_highway_env: bool = False
 
     @field_validator("name")
     @classmethod
@@ -213,8 +221,10 @@ def parse_suite(data: Any, source: str = "suite", default_name: str = "suite") -
         twin = _check_twin(sc, key, source) if sc.twin is not None else None
         family = _check_family(sc, key, source) if sc.family is not None else None
         config = {**(family.config if family else {}), **sc.env_config}
+        if sc.on_highway_env:
+            _check_on_highway_env(family, key, source)
         scenarios.append(Scenario(name=sc.name, split=sc.split, env_id=sc.env_id, env_config=config,
-                                  twin=twin, family=family, family_seed=sc.family_seed))
+                                  twin=twin, family=family, family_seed=sc.family_seed, on_highway_env=sc.on_highway_env))
     return Suite(name=model.name or default_name, scenarios=tuple(scenarios), description=model.description)
 
 
@@ -243,6 +253,32 @@ def _check_family(sc: _ScenarioModel, key: str, source: str) -> Family:
     if drawn:
         raise SuiteError(f"{source}: {key}.env_config.{drawn[0]}: drawn by the family ({family.name}); remove it")
     return family
+
+
+# Family keys that only FastHighway has: a family drawing them has no highway-env counterpart.
+FAST_ONLY_DRAWS = ("driver_mix", "driver_ranges", "ego_speed")
+
+
+def _check_on_highway_env(family: Family | None, key: str, source: str) -> None:
+    """``on_highway_env`` needs a family whose every draw highway-env can simulate."""
+    if family is None:
+        raise SuiteError(f"{source}: {key}.on_highway_env: plays a family's draws on highway-env; name a family")
+    fast = [k for k in FAST_ONLY_DRAWS if k in family.draws or k in family.config]
+    if fast:
+        raise SuiteError(f"{source}: {key}.on_highway_env: the family sets {fast[0]}, which only FastHighway "
+                         "simulates; judge this family on its batched env (drop on_highway_env)")
+
+
+def highway_env_draw(scenario: Scenario, seed: int) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """Episode ``seed`` of a family scenario played on highway-env: (the draw, highway-env's env
+    id, its config). The draw is the one a single batched env of the scenario plays for that
+    seed (the same stream as its recorded episodes); envs.fast_highway.hazards maps it to
+    highway-fast-v0 or the hazard's laneforge env."""
+    from envs.fast_highway.hazards import applicable, highway_env_scenario
+
+    draw = applicable(FamilySampler(scenario.family, scenario.family_seed + seed, 1).draw([0])[0])
+    env_id, update = highway_env_scenario({**scenario.family.config, **draw})
+    return draw, env_id, {**{k: v for k, v in scenario.env_config.items() if k in ("observation", "action")}, **update}
 
 
 def _check_twin(sc: _ScenarioModel, key: str, source: str) -> Twin:

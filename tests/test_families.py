@@ -278,3 +278,51 @@ def test_family_scenario_evaluates_held_out_draws_the_same_with_any_workers(dqn_
         assert set(row["scenario"]) == {"duration"}
         assert row["crashed"] or row["length"] == row["scenario"]["duration"]  # policy frequency 1 Hz
     assert reports[0]["scenarios"][0]["per_episode"] == reports[1]["scenarios"][0]["per_episode"]
+
+
+def test_family_draws_play_on_highway_env_and_on_the_twin(dqn_run, tmp_path):
+    """on_highway_env: each held-out draw is played on highway-env (highway-fast-v0 or the drawn
+    hazard's env), the draw recorded per episode; --simulator twin plays the family on FastHighway."""
+    from envs.suites import highway_env_draw, load_suite
+    from tests.conftest import copy_run
+
+    run = copy_run(dqn_run, tmp_path)
+    family = tmp_path / "fam.yaml"
+    family.write_text(yaml.safe_dump({"env_id": FAST, "config": {"vehicles_count": 5, "duration": 4},
+                                      "draw": {"lanes_count": {"uniform": [2, 4]},
+                                               "hazard": {"choice": [None, "emergency_braking"]}}}))
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(f"name: hw\nscenarios:\n  - {{name: drawn, env_id: {FAST}, split: seen, family: {family}, "
+                     f"on_highway_env: true}}\n")
+    (sc,) = load_suite(suite).scenarios
+    proc = run_in_process("evaluate.py", str(run), "--suite", str(suite), "--episodes", "8", "--video-episodes", "1",
+                          "--name", "hw", "--no-progress", "--wandb", "disabled")
+    assert proc.returncode == 0, proc.stderr
+    (drawn,) = json.loads((run / "eval" / "hw" / "report.json").read_text())["scenarios"]
+    assert drawn["simulator"] == "highway-env" and drawn["family"]["name"] == "fam" and len(drawn["videos"]) == 1
+    for row in drawn["per_episode"]:
+        draw, env_id, config = highway_env_draw(sc, row["seed"])
+        assert row["scenario"] == draw and config["lanes_count"] == draw["lanes_count"]
+        assert env_id == ("laneforge/EmergencyBraking-v0" if draw["hazard"] else "highway-fast-v0")
+        assert (row["success"] is not None) == bool(draw["hazard"])  # EmergencyBraking-v0 reports success
+    assert {row["scenario"]["hazard"] for row in drawn["per_episode"]} == {None, "emergency_braking"}
+    proc = run_in_process("evaluate.py", str(run), "--suite", str(suite), "--episodes", "6", "--no-video",
+                          "--simulator", "twin", "--twins-only", "--name", "tw", "--no-progress", "--wandb", "disabled")
+    assert proc.returncode == 0, proc.stderr
+    (twin,) = json.loads((run / "eval" / "tw" / "report.json").read_text())["scenarios"]
+    assert twin["simulator"] == FAST and all("scenario" in row for row in twin["per_episode"])
+
+
+@pytest.mark.parametrize("scenario, message", [
+    ("{name: a, env_id: highway-fast-v0, split: seen, on_highway_env: true}", "name a family"),
+    ("{name: a, env_id: FAST, split: seen, family: FAMILY, on_highway_env: true}", "driver_mix, which only FastHighway"),
+])
+def test_on_highway_env_needs_a_family_highway_env_can_simulate(tmp_path, scenario, message):
+    from envs.suites import SuiteError, load_suite
+
+    family = tmp_path / "fam.yaml"
+    family.write_text(yaml.safe_dump({"env_id": FAST, "draw": {"driver_mix": {"choice": [{"normal": 1.0}]}}}))
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("scenarios:\n  - " + scenario.replace("FAMILY", str(family)).replace("FAST", FAST) + "\n")
+    with pytest.raises(SuiteError, match=message):
+        load_suite(suite)

@@ -73,7 +73,8 @@ def check_scenarios(run: LoadedRun, scenarios: list[Scenario]) -> tuple[dict[int
 def simulator_of(scenario: Scenario, judged: Scenario) -> dict[str, Any]:
     """What judged a scenario, for report.json: ``{"simulator": "highway-env"}``, or the batched
     simulator's id, with the env it ran where a twin stood in for the scenario's own."""
-    out: dict[str, Any] = {"simulator": judged.env_id if is_batched(judged.env_id) else "highway-env"}
+    batched = is_batched(judged.env_id) and not judged.on_highway_env
+    out: dict[str, Any] = {"simulator": judged.env_id if batched else "highway-env"}
     if judged is not scenario:
         out["judged_by"] = {"env_id": judged.env_id, "env_config": judged.env_config}
     if judged.family is not None:

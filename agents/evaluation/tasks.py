@@ -24,7 +24,7 @@ from agents.plainlog import PlainProgress, is_terminal
 from agents.rundir.loading import LoadedRun, load_run
 from envs.factory import is_batched, make_batched_core
 from envs.families import FamilySampler
-from envs.suites import Scenario
+from envs.suites import Scenario, highway_env_draw
 
 # Episodes per batch on a batched simulator: a fixed size, so results do not depend on --workers.
 BATCH_EPISODES = 1000
@@ -62,6 +62,8 @@ def run_task(run: LoadedRun, scenario: Scenario, task: Task) -> dict[str, Any]:
         results = run_batch(model_policy(run.model), core, task.seeds[0], task.seeds,
                             max_episode_steps=run.config.env.max_episode_steps, record=task.record)
         return {"scenario": task.scenario, "results": results}
+    if scenario.on_highway_env:
+        return {"scenario": task.scenario, "results": _family_on_highway_env(run, scenario, task)}
     env = scenario_env(run.config, scenario, render_mode="rgb_array" if task.video_dir else None)
     if task.video_dir:
         if hasattr(EXTRACTORS.get(run.config.network.type), "forward_with_weights"):
@@ -80,6 +82,26 @@ def run_task(run: LoadedRun, scenario: Scenario, task: Task) -> dict[str, Any]:
     finally:
         env.close()
     return {"scenario": task.scenario, "results": results}
+
+
+def _family_on_highway_env(run: LoadedRun, scenario: Scenario, task: Task) -> list:
+    """Each seed's family draw on its highway-env env (a new env per episode: the draws differ
+    in road and hazard), the run's observation and action forced on it."""
+    results = []
+    for i, seed in enumerate(task.seeds):
+        draw, env_id, config = highway_env_draw(scenario, seed)
+        env = scenario_env(run.config, Scenario(name=scenario.name, split=scenario.split, env_id=env_id, env_config=config),
+                           render_mode="rgb_array" if task.video_dir else None)
+        if task.video_dir:
+            env = record_videos(env, Path(task.video_dir), scenario.name, 1, first=task.first_video + i,
+                                speed=task.video_speed)
+        try:
+            result = run_episode(model_policy(run.model), env, seed, record=task.record)
+        finally:
+            env.close()
+        result.scenario = draw
+        results.append(result)
+    return results
 
 
 def _run_task_in_worker(scenario: Scenario, task: Task) -> dict[str, Any]:
@@ -128,7 +150,7 @@ class Plan:
             done = {r.seed for r in results[i]}
             self.drop_stale_videos(sc.name, done)
             if i not in skip:
-                tasks += self.tasks(i, done, chunk, batched=is_batched(sc.env_id))
+                tasks += self.tasks(i, done, chunk, batched=is_batched(sc.env_id) and not sc.on_highway_env)
         return tasks
 
     def drop_stale_videos(self, scenario: str, done: set[int]) -> None:
