@@ -29,8 +29,9 @@ skipped when present, and ``--max-wall-time`` stops cleanly (exit 75: run it aga
         --conditions mlp_fixed,mlp_n10,mlp_n100,mlp_n1000,mlp_family   # the reduced grid of RESULTS.md
     python benchmarks/generalization.py --markdown                     # tables from the JSON only
 
-Outputs: ``--out`` (JSON), ``--plot`` (PNG: crash rate, work-zone success, progress and the
-seen-unseen gap against N and against steps, 95% CIs) and, with ``--markdown``, the tables.
+Outputs: ``--out`` (JSON), ``--plot`` (PNG: held-out crash rate, work-zone success, progress
+and the seen-unseen crash-rate gap against N and against steps, 95% CIs) and, with
+``--markdown``, the tables.
 """
 
 from __future__ import annotations
@@ -253,7 +254,19 @@ def curve(data: dict[str, Any], condition: str, point: int) -> dict[str, Any] | 
             out[key] = across_seeds([s["mean"] for s in stats], pick(one) if one else None)
     gaps = [e["seen"]["return_per_step"]["mean"] - e["heldout"]["return_per_step"]["mean"] for e in entries]
     out["gap_return_per_step"] = across_seeds(gaps)
+    crash_gaps = [e["heldout"]["crash_rate"]["mean"] - e["seen"]["crash_rate"]["mean"] for e in entries]
+    out["gap_crash_rate"] = across_seeds(crash_gaps, crash_gap_ci(entries[0]) if one else None)
     return out
+
+
+def crash_gap_ci(entry: dict[str, Any]) -> dict[str, Any]:
+    """One seed's held-out minus seen crash rate with the normal-approximation 95% CI of a
+    difference of two independent proportions (written out: two Bernoulli samples of n
+    episodes each, no library call needed)."""
+    n = entry["episodes"]
+    p1, p0 = entry["heldout"]["crash_rate"]["mean"], entry["seen"]["crash_rate"]["mean"]
+    half = 1.96 * math.sqrt(p1 * (1 - p1) / n + p0 * (1 - p0) / n)
+    return {"mean": p1 - p0, "ci95": [p1 - p0 - half, p1 - p0 + half]}
 
 
 def steps_text(steps: int) -> str:
@@ -275,7 +288,8 @@ def markdown(data: dict[str, Any]) -> str:
     points = sorted({e["point"] for e in data["twin"].values()})
     conditions = [c for c in CONDITIONS if any(e["condition"] == c for e in data["twin"].values())]
     lines = ["| condition | steps | seeds | held-out crash rate | work-zone success | braking success | progress "
-             "| seen crash rate | gap (return/step, seen - held-out) |", "|---|---|---|---|---|---|---|---|---|"]
+             "| seen crash rate | gap: crash rate held-out - seen | gap: return/step seen - held-out |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for c in conditions:
         for p in points:
             row = curve(data, c, p)
@@ -283,7 +297,7 @@ def markdown(data: dict[str, Any]) -> str:
                 lines.append(f"| {c} | {steps_text(p)} | {len(row['seeds'])} | {fmt(row.get('crash_rate'))} | "
                              f"{fmt(row.get('work_zone_success'))} | {fmt(row.get('braking_success'))} | "
                              f"{fmt(row.get('progress'))} | {fmt(row.get('seen_crash_rate'))} | "
-                             f"{fmt(row.get('gap_return_per_step'))} |")
+                             f"{fmt(row.get('gap_crash_rate'))} | {fmt(row.get('gap_return_per_step'))} |")
     if data["highway_env"]:
         names = []
         for e in data["highway_env"].values():
@@ -310,7 +324,7 @@ def plot(data: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     panels = [("crash_rate", "held-out crash rate"), ("work_zone_success", "held-out work-zone success"),
-              ("progress", "held-out progress"), ("gap_return_per_step", "gap: return/step seen - held-out")]
+              ("progress", "held-out progress"), ("gap_crash_rate", "gap: crash rate held-out - seen")]
     points = sorted({e["point"] for e in data["twin"].values()})
     fig, axes = plt.subplots(2, len(panels), figsize=(4.2 * len(panels), 7), squeeze=False)
     for j, (key, title) in enumerate(panels):
@@ -389,6 +403,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--plot", type=Path, default=ROOT / "benchmarks" / "results" / "generalization.png")
     p.add_argument("--max-wall-time", type=float, default=None, metavar="SECONDS",
                    help="stop cleanly before this many seconds (exit 75: run the same command again)")
+    p.add_argument("--judge-only", action="store_true",
+                   help="train nothing: judge the checkpoints the runs have so far on FastHighway (safe while "
+                        "those runs train in another process)")
     p.add_argument("--markdown", action="store_true", help="print the tables of --out and write --plot; run nothing")
     args = p.parse_args(argv)
     conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
@@ -423,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     for seed in args.seeds:  # every condition of seed 0 first: a partial run still compares them
         for condition in args.conditions:
-            code = train(args, condition, seed, deadline)
+            code = None if args.judge_only else train(args, condition, seed, deadline)
             run_path = run_dir(args.runs_dir, condition, seed)
             steps = checkpoint_steps(run_path)
             for point in args.points:
@@ -438,6 +455,8 @@ def main(argv: list[str] | None = None) -> int:
             if code == 75:
                 print("time limit: run the same command again to continue", flush=True)
                 return 75
+            if code is None:  # --judge-only: the checkpoints so far; highway-env judges finished runs only
+                continue
             if code != 0:
                 print(f"[train] {condition} seed {seed} failed (exit {code}); the others go on", flush=True)
                 failed.append(f"{condition} seed {seed}")

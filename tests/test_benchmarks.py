@@ -240,6 +240,12 @@ def test_generalization_trains_judges_and_a_rerun_does_only_what_is_missing(tmp_
     again = json.loads(out.read_text())
     assert again["twin"] == data["twin"] and again["highway_env"] == data["highway_env"]
     assert len(again["invocations"]) == 2 and before != out.read_text()
+    # --judge-only trains nothing (safe beside a run still training) and judges new points only
+    capsys.readouterr()
+    assert generalization.main([*argv, "--judge-only", "--points", "128,250,256"]) == 0
+    printed = capsys.readouterr().out
+    assert "[train]" not in printed and "[twin] mlp_n10/s0/250" in printed
+    assert json.loads(out.read_text())["twin"]["mlp_n10/s0/250"]["checkpoint_steps"] == 256  # the nearest kept
     plot.unlink()
     assert generalization.main(["--markdown", "--out", str(out), "--plot", str(plot)]) == 0
     table = capsys.readouterr().out
