@@ -95,7 +95,9 @@ def main() -> None:
     p.add_argument("--num-envs", type=int, default=1024)
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--baseline", default=BASELINE, help="git revision whose one-config batch is the reference ('' skips it)")
+    p.add_argument("--baseline", default=BASELINE,
+                   help="git revision whose one-config batch is the reference, run from a temporary worktree, or a "
+                        "directory that already holds its code (e.g. unpacked by git archive); '' skips it")
     p.add_argument("--root", help=argparse.SUPPRESS)
     p.add_argument("--uniform-only", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/mixed_batch_speed.json")
@@ -110,9 +112,11 @@ def main() -> None:
     family = load_family(args.family)
     drawn = FamilySampler(family, 0, args.num_envs).draw(range(args.num_envs))
     scenarios = [highway_env_scenario({**family.config, **d}) for d in drawn]
-    worktree = None
-    if args.baseline:
-        worktree = Path(tempfile.mkdtemp()) / "baseline"
+    worktree, made = None, False
+    if args.baseline and Path(args.baseline).is_dir():
+        worktree = Path(args.baseline)
+    elif args.baseline:
+        worktree, made = Path(tempfile.mkdtemp()) / "baseline", True
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktree), args.baseline],
                        check=True, capture_output=True)
     runs = []
@@ -131,7 +135,7 @@ def main() -> None:
             print(f"repeat {r}: " + ", ".join(f"{k} {v:,.3f}" if "_vs_" in k else f"{k} {v:,.1f}"
                                               for k, v in run.items()), flush=True)
     finally:
-        if worktree is not None:
+        if made:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)], check=False)
     kinds = {}
     for env_id, _ in scenarios:

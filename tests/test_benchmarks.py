@@ -273,3 +273,14 @@ def test_learner_throughput_runs_at_toy_size(tmp_path, capsys):
     row = result["summary"]["generalist_ppo_mlp"]
     assert row["minutes_per_1e7"] == pytest.approx(1e7 / run["steps_per_s"] / 60)
     assert "| generalist_ppo_mlp |" in capsys.readouterr().out
+
+
+def test_mixed_batch_speed_times_a_baseline_directory_as_it_is(tmp_path, monkeypatch):
+    import mixed_batch_speed
+
+    out = tmp_path / "speed.json"  # a directory holding the baseline's code: no worktree is made
+    monkeypatch.setattr(sys, "argv", ["mixed_batch_speed.py", "--num-envs", "8", "--seconds", "0.2", "--repeats", "1",
+                                      "--baseline", str(ROOT), "--out", str(out)])
+    mixed_batch_speed.main()
+    run = json.loads(out.read_text())["runs"][0]
+    assert run["uniform_vs_baseline"] == pytest.approx(run["uniform"] / run["uniform_baseline"])

@@ -65,6 +65,19 @@ def test_each_env_draws_from_its_own_stream_whatever_the_batch():
     assert 0.5 <= min(values) < 0.7 and 2.3 < max(values) <= 2.5
 
 
+def test_draws_are_generator_uniform_and_weighted_choice_draw_for_draw():
+    """The samplers' shortcuts draw what rng.uniform(low, high) and rng.choice(values, p=weights)
+    draw, from the same stream."""
+    family = parse_family(_family(vehicles_density={"uniform": [0.5, 2.5]}, ego_spacing={"uniform": [1, 2]},
+                                  duration={"choice": [3, 7, 9], "weights": [1, 3, 0.5]}))
+    sampler, rng = FamilySampler(family, 3, 1), np.random.default_rng([3, 0])
+    p = np.array([1, 3, 0.5]) / 4.5
+    for _ in range(2000):
+        (drawn,) = sampler.draw([0])  # keys in sorted order: duration, ego_spacing, vehicles_density
+        assert drawn == {"duration": [3, 7, 9][rng.choice(3, p=p)], "ego_spacing": rng.uniform(1, 2),
+                         "vehicles_density": rng.uniform(0.5, 2.5)}
+
+
 def test_n_scenarios_are_drawn_once_and_reused():
     family = parse_family({**_family(), "scenarios": 3})
     sampler = FamilySampler(family, 1, 8)

@@ -136,28 +136,42 @@ def _random_pairs(rng: np.random.Generator, n: int, dt: float):
     return heading, speed, offset
 
 
-def test_collision_filter_only_drops_pairs_the_polygon_test_rejects():
+@pytest.mark.parametrize("cones", [False, True])
+def test_collision_filter_only_drops_pairs_the_polygon_test_rejects(cones):
     xp, rng, dt = NumpyOps(), np.random.default_rng(0), 1 / 15
-    heading, speed, (dx, dy) = _random_pairs(rng, 200_000, dt)
+    n = 200_000
+    heading, speed, (dx, dy) = _random_pairs(rng, n, dt)
+    static = rng.random(n) < 0.5 if cones else None  # b: a cone (still) in half of the pairs
+    if cones:
+        heading[1][static], speed[1][static] = 0.0, 0.0
     disp = [(v * np.cos(h) * dt, v * np.sin(h) * dt) for h, v in zip(heading, speed)]
     vx, vy = disp[0][0] - disp[1][0], disp[0][1] - disp[1][1]
-    # half of the pairs sit just outside the filter's radius, where a wrong bound would show
-    edge = rng.random(dx.shape[0]) < 0.5
-    probe = sim._may_collide(xp, dx * 0, dy * 0, heading[1] - heading[0], vx, vy)
+    cos_a, sin_a, dh = np.cos(heading[0]), np.sin(heading[0]), heading[1] - heading[0]
+    probe = sim._may_collide(xp, dx * 0, dy * 0, cos_a, sin_a, dh, vx, vy, static)
     assert probe.all()
-    c, s = np.abs(np.cos(heading[1] - heading[0])), np.abs(np.sin(heading[1] - heading[0]))
-    radius = np.hypot(2.5 + 2.5 * c + s, 1 + 2.5 * s + c) + np.hypot(vx, vy)
-    direction = np.arctan2(dy, dx)
-    dx = np.where(edge, (radius + 1e-5) * np.cos(direction), dx)
-    dy = np.where(edge, (radius + 1e-5) * np.sin(direction), dy)
-    keep = sim._may_collide(xp, dx, dy, heading[1] - heading[0], vx, vy)
+    # half of the pairs sit on the filter's box, 1e-5 m outside or inside on one of a's axes
+    # (u along a, w across), anywhere along the other: where a wrong bound would show
+    c, s = np.abs(np.cos(dh)), np.abs(np.sin(dh))
+    length = np.where(static, sim.CONE_LENGTH, sim.V_LENGTH) if cones else sim.V_LENGTH
+    width = np.where(static, sim.CONE_WIDTH, sim.V_WIDTH) if cones else sim.V_WIDTH
+    h_u = sim.V_LENGTH / 2 + length / 2 * c + width / 2 * s + np.abs(vx * cos_a + vy * sin_a)
+    h_w = sim.V_WIDTH / 2 + length / 2 * s + width / 2 * c + np.abs(vy * cos_a - vx * sin_a)
+    edge, on_u, inside = rng.random(n) < 0.5, rng.random(n) < 0.5, rng.random(n) < 0.5
+    side, margin = np.where(rng.random(n) < 0.5, -1.0, 1.0), np.where(inside, -1e-5, 1e-5)
+    along = rng.uniform(-1, 1, n)
+    d_u = np.where(on_u, side * (h_u + margin), along * h_u)
+    d_w = np.where(on_u, along * h_w, side * (h_w + margin))
+    dx = np.where(edge, d_u * cos_a - d_w * sin_a, dx)
+    dy = np.where(edge, d_u * sin_a + d_w * cos_a, dy)
+    keep = sim._may_collide(xp, dx, dy, cos_a, sin_a, dh, vx, vy, static)
     x0, y0 = np.zeros_like(dx), np.zeros_like(dx)
     hit, will, _ = sim.polygons_intersecting(
-        xp, sim._polygons(xp, x0, y0, heading[0]), sim._polygons(xp, dx, dy, heading[1]), disp[0], disp[1])
+        xp, sim._polygons(xp, x0, y0, heading[0]), sim._polygons(xp, dx, dy, heading[1], static), disp[0], disp[1])
     dropped = ~keep
     assert dropped.sum() > 50_000 and keep.sum() > 10_000  # both outcomes are exercised
     assert not hit[dropped].any() and not will[dropped].any()
-    assert will[keep].sum() > 1000
+    assert keep[edge & inside].all() and not keep[edge & ~inside].any()
+    assert will[keep].sum() > 1000 and will[edge & inside].sum() > 1000  # the box is tight where it is drawn
 
 
 def test_mobil_checks_safety_where_the_incentive_holds_with_the_same_result():
@@ -187,6 +201,55 @@ def test_mobil_checks_safety_where_the_incentive_holds_with_the_same_result():
         changed += int(expected.sum())
         assert (~safe & ~(gain < sim.LANE_CHANGE_MIN_ACC_GAIN)).any()  # safety vetoes some keen ones
     assert changed > 0
+
+
+def _plain_aborts(F, changing, deciding, decided):
+    """sim._aborts as first written: the desired gap of every (changing vehicle, other) pair."""
+    B, N = F.B, F.N
+    aborted = np.zeros(B * N, bool)
+    rows = np.flatnonzero(changing)
+    j = rows[:, None]
+    i = ((rows // N) * N)[:, None] + np.arange(N)
+    t_j = F.target_lane[j]
+    dx = F.x[i] - F.x[j]
+    close = (F.lane[i] != t_j) & (0 < dx) & (dx < sim.desired_gap(F, j + 0 * i, j + 0 * i, i)) & (i != j)
+    if F.static is not None:
+        close &= ~F.static[i]
+    k, n = np.nonzero(close)
+    pj, pi, t_p = rows[k], i[k, n], t_j[k, 0]
+    pre = F.target_lane[pi]
+    for _ in range(N + 1):
+        post = np.where(deciding[pi], decided[pi], np.where(changing[pi] & aborted[pi], F.lane[pi], pre))
+        new = np.zeros(B * N, bool)
+        new[pj[np.where(pi < pj, post, pre) == t_p]] = True
+        if np.array_equal(new, aborted):
+            break
+        aborted = new
+    return aborted
+
+
+def test_lane_change_aborts_are_their_plain_definition(monkeypatch):
+    """_aborts computes desired gaps only for the pairs whose target lanes can abort a lane
+    change; every frame of a dense mixed batch gives what the plain definition gives."""
+    aborts, found = sim._aborts, []
+
+    def both(F, changing, deciding, decided):
+        got = aborts(F, changing, deciding, decided)
+        assert np.array_equal(got, _plain_aborts(F, changing, deciding, decided))
+        found.append(int(got.sum()))
+        return got
+
+    monkeypatch.setattr(sim, "_aborts", both)
+    core = FastHighwayCore(64, {"vehicles_count": 30, "vehicles_density": 2.5, "lanes_count": 4})
+    core.set_scenarios([{"hazard": "work_zone"} if b % 4 == 0 else {"other_vehicles_type": "idm_aggressive"}
+                        for b in range(64)])
+    core.seed(5)
+    core.reset_envs()
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        _, term, trunc, _ = core.step(rng.integers(0, 5, 64))
+        core.reset_envs(term | trunc)
+    assert len(found) == 100 and sum(found) > 0  # lane changes were aborted
 
 
 @pytest.mark.parametrize("config, per_env", [({}, None), (highway_v0_config(), None),

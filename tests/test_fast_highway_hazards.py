@@ -181,3 +181,18 @@ def test_a_family_mixes_highway_and_hazard_envs_in_one_batch():
 def test_bad_hazard_configs_name_the_key(config, message):
     with pytest.raises(EnvConfigError, match=message):
         FastHighwayCore(2, config)
+
+
+def test_choice_draws_what_generator_choice_draws():
+    """hazards.choice stands for rng.choice(values, size) in the scene draws: the same values
+    from the same stream, leaving the stream where rng.choice leaves it."""
+    from envs.fast_highway.hazards import choice
+
+    for seed in range(50):
+        ours, numpy = np.random.default_rng(seed), np.random.default_rng(seed)
+        for values in ([1], [0, 2], [3, 0, 4], [0, 1, 2, 4]):
+            assert choice(ours, values) == numpy.choice(values)
+            for size in (0, 1, 3, 30):
+                drawn, expected = choice(ours, values, size), numpy.choice(values, size=size)
+                assert drawn.dtype == expected.dtype and np.array_equal(drawn, expected)
+        assert ours.random() == numpy.random()

@@ -20,7 +20,7 @@ highway-env's road.objects follow road.vehicles).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -73,16 +73,19 @@ def check(config: Mapping[str, Any]) -> None:
                                         f"hazard: {name} or leave {key} out", config[key])
 
 
+_HAZARD_OF = {key: name for name, keys in KEYS.items() for key in keys}  # a hazard's key -> the hazard
+
+
 def hazard_of(key: str) -> str | None:
     """The hazard whose key ``key`` is (None: not a hazard's key)."""
-    return next((name for name, keys in KEYS.items() if key in keys), None)
+    return _HAZARD_OF.get(key)
 
 
 def applicable(update: Mapping[str, Any]) -> dict[str, Any]:
     """A family's draw with the keys of the hazards it did not draw left out (a family may draw
     work-zone settings for the envs that draw ``hazard: work_zone``; the others leave them)."""
     drawn = update.get("hazard")
-    return {k: v for k, v in update.items() if hazard_of(k) in (None, drawn)}
+    return {k: v for k, v in update.items() if _HAZARD_OF.get(k, drawn) == drawn}
 
 
 def context(key: str) -> dict[str, Any]:
@@ -120,33 +123,69 @@ def slots(config: Mapping[str, Any]) -> int:
     return int(config["vehicles_count"]) + 1 + extra
 
 
-def spawn_row(s, b: int, config: Mapping[str, Any], rng: np.random.Generator, target_speeds: np.ndarray,
-              speed_to_index, decay: float) -> slice:
-    """Build env ``b`` of numpy state ``s`` (all its slots absent and parked, with highway-env's
-    IDM parameters) as the hazard env of ``config`` builds its scene; ``decay``: exp(-5/40
-    lanes). Returns the traffic's slots (other_vehicles_type's drivers: the caller gives them
-    their profiles)."""
+class Scene(NamedTuple):
+    """One hazard env's scene as :func:`draw_scene` draws it; :func:`place_scenes` writes it."""
+
+    lanes: int
+    ego_x: float
+    ego_lane: int
+    ego_speed: float
+    first: int  # the traffic's first slot (after the ego, and the leader if any)
+    traffic_x: np.ndarray
+    traffic_lanes: np.ndarray  # int64
+    traffic_speeds: np.ndarray
+    traffic_deltas: np.ndarray
+    check: bool  # the traffic's check_collisions
+    zone_end: float  # inf: no work zone
+    cone_x: list[float]  # empty: no cones
+    cone_lanes: list[int]
+    leader: tuple | None  # (x, brake_time, brake_decel) of the braking leader, or None
+
+
+_NO_CONES: tuple[list, list] = ([], [])
+
+
+def choice(rng: np.random.Generator, values: list, size: int | None = None):
+    """``rng.choice(values, size)`` (uniform, with replacement), the same draws from the same
+    stream: numpy's Generator.choice draws ``rng.integers(0, len(values), size)`` and indexes
+    (tests/test_fast_highway_hazards.py checks it), at a fraction of its overhead."""
+    if size is None:
+        return values[int(rng.integers(0, len(values)))]
+    return np.asarray(values, np.int64)[rng.integers(0, len(values), size=size)]
+
+
+def draw_scene(config: Mapping[str, Any], rng: np.random.Generator, decay: float) -> Scene:
+    """Every random draw of the hazard env of ``config``'s scene, in the order its env makes
+    them, as the hazard env builds its scene; ``decay``: exp(-5/40 lanes). Nothing is written:
+    :func:`place_scenes` writes the scenes of many envs at once."""
     lanes, count = int(config["lanes_count"]), int(config["vehicles_count"])
     # envs.scene.traffic_line: spawn_positions, the ego at the BEHIND_SHARE slot
     offset = (12.0 + 22.5) * decay / config["vehicles_density"]
     xs = 20.0 + np.cumsum(offset * rng.uniform(0.9, 1.1, size=count + 1))
     ego_slot = int(round(BEHIND_SHARE * count))
     ego_x = float(xs[ego_slot])
-    others = np.delete(xs, ego_slot)
-    traffic_lanes = rng.integers(lanes, size=count).astype(float)
+    others = np.concatenate((xs[:ego_slot], xs[ego_slot + 1 :]))
+    traffic_lanes = rng.integers(lanes, size=count)
     speeds = rng.uniform(0.7 * SPEED_LIMIT, 0.8 * SPEED_LIMIT, size=count)
     deltas = rng.uniform(*_DELTA_RANGE, size=count)
     ego_speed = float(config["ego_speed"])
+    zone_end, (cone_x, cone_lanes), leader = np.inf, _NO_CONES, None
     if config["hazard"] == "work_zone":
         closed = closed_lane_ids(config)
         open_lanes = [lane for lane in range(lanes) if lane not in closed]
         begin = ego_x + config["zone_start"]
         end = begin + config["zone_length"]
-        ego_lane = config["ego_lane"] if config["ego_lane"] is not None else int(rng.choice(closed))
-        moved = np.isin(traffic_lanes, closed) & (begin - SPAWN_CLEARANCE <= others) & (others <= end + _CONE_LENGTH)
-        traffic_lanes[moved] = rng.choice(open_lanes, size=int(moved.sum()))
+        ego_lane = config["ego_lane"] if config["ego_lane"] is not None else choice(rng, closed)
+        is_closed = np.zeros(lanes, bool)
+        is_closed[closed] = True
+        moved = is_closed[traffic_lanes] & (begin - SPAWN_CLEARANCE <= others) & (others <= end + _CONE_LENGTH)
+        traffic_lanes[moved] = choice(rng, open_lanes, int(moved.sum()))
         first, check = 1, True  # WorkZone's traffic checks collisions (spawn_traffic's default)
-        s.zone_end[b] = end + _CONE_LENGTH / 2
+        zone_end = end + _CONE_LENGTH / 2
+        # WorkZone._place_cones: per closed lane, one every cone_spacing metres, the last at the end
+        length, spacing = config["zone_length"], config["cone_spacing"]
+        along = [begin + min(k * spacing, length) for k in range(int(np.floor(length / spacing)) + 1)]
+        cone_x, cone_lanes = along * len(closed), [lane for lane in closed for _ in along]
     else:
         ego_lane = config["initial_lane_id"] if config["initial_lane_id"] is not None else int(rng.integers(lanes))
         lead_x = ego_x + config["lead_distance"]
@@ -154,43 +193,66 @@ def spawn_row(s, b: int, config: Mapping[str, Any], rng: np.random.Generator, ta
         other_lanes = [lane for lane in range(lanes) if lane != ego_lane]
         keep = np.ones(count, bool)
         if other_lanes:
-            traffic_lanes[near] = rng.choice(other_lanes, size=int(near.sum()))
+            traffic_lanes[near] = choice(rng, other_lanes, int(near.sum()))
         else:  # a one-lane road: no room beside the hazard, the vehicle is dropped
             keep = ~near
         lo, hi = config["brake_time_range"]
-        _place(s, b, 1, lead_x, ego_lane, ego_speed, check=True)
-        s.delta[b, 1] = _DELTA_DEFAULT
-        s.brake_time[b, 1], s.brake_decel[b, 1] = float(rng.uniform(lo, hi)), float(config["brake_decel"])
-        s.elapsed[b, 1] = 0.0
-        s.leader[b] = 1
+        leader = (lead_x, float(rng.uniform(lo, hi)), float(config["brake_decel"]))
         others, traffic_lanes, speeds, deltas = others[keep], traffic_lanes[keep], speeds[keep], deltas[keep]
         first, check = 2, False  # as highway-fast-v0: only the ego (and the leader) check
-    # the ego (MDPVehicle: its target speed snaps to the nearest of the target speeds)
-    _place(s, b, 0, ego_x, ego_lane, ego_speed, check=True)
-    index = int(speed_to_index(target_speeds, np.array([ego_speed]))[0])
-    s.speed_index[b] = index
-    s.target_speed[b, 0] = target_speeds[index]
-    s.delta[b, 0] = _DELTA_DEFAULT
-    traffic = slice(first, first + len(others))
-    _place(s, b, traffic, others, traffic_lanes.astype(np.int64), speeds, check=check)
-    s.delta[b, traffic] = deltas
-    if config["hazard"] == "work_zone":
-        length, spacing = config["zone_length"], config["cone_spacing"]
-        along = np.array([begin + min(k * spacing, length) for k in range(int(np.floor(length / spacing)) + 1)])
-        cones = slice(traffic.stop, traffic.stop + len(closed) * len(along))
-        _place(s, b, cones, np.tile(along, len(closed)), np.repeat(closed, len(along)), 0.0, check=True)
-        s.static[b, cones], s.timer[b, cones] = True, 0.0
-    s.lanes[b] = lanes
-    return traffic
+    return Scene(lanes, ego_x, int(ego_lane), ego_speed, first, others, traffic_lanes, speeds, deltas, check, zone_end, cone_x, cone_lanes, leader)
 
 
-def _place(s, b: int, n, x, lane, speed, check: bool) -> None:
-    """Vehicles (slot ``n``: an index or a slice) on lane ``lane``'s centre at ``x``, heading
-    along the road, target speed = speed (IDMVehicle's lane-change timer from its position, as
-    highway-env initializes it; the ego has none)."""
-    y = _LANE_WIDTH * np.asarray(lane, dtype=float)
-    s.present[b, n], s.x[b, n], s.y[b, n], s.heading[b, n] = True, x, y, 0.0
-    s.speed[b, n] = s.target_speed[b, n] = speed
-    s.lane[b, n] = s.target_lane[b, n] = lane
-    s.timer[b, n] = ((np.asarray(x) + y) * np.pi) % _LANE_CHANGE_DELAY if n != 0 else 0.0
-    s.check[b, n] = check
+def traffic_slots(scene: Scene) -> slice:
+    """The slots of a scene's traffic (other_vehicles_type's drivers: the caller gives them
+    their profiles)."""
+    return slice(scene.first, scene.first + len(scene.traffic_x))
+
+
+def place_scenes(s, rows: np.ndarray, scenes: list[Scene], target_speeds: np.ndarray, speed_to_index) -> None:
+    """Write ``scenes`` into envs ``rows`` of numpy state ``s`` (all their slots absent and
+    parked, with highway-env's IDM parameters), all envs at once: the ego, the braking leader,
+    the traffic after them, then the cones (static slots)."""
+    if not scenes:
+        return
+    # one entry per placed slot, env after env: the ego, the leader, the traffic, the cones
+    env, slot, x, lane, speed, check, delta, static = [], [], [], [], [], [], [], []
+    for b, scene in zip(rows, scenes):
+        head = [scene.ego_x] if scene.leader is None else [scene.ego_x, scene.leader[0]]
+        traffic, cones = len(scene.traffic_x), len(scene.cone_x)
+        count = len(head) + traffic + cones
+        env += [b] * count
+        slot += range(count)
+        x += head + scene.traffic_x.tolist() + scene.cone_x
+        lane += [scene.ego_lane] * len(head) + scene.traffic_lanes.tolist() + scene.cone_lanes
+        speed += [scene.ego_speed] * len(head) + scene.traffic_speeds.tolist() + [0.0] * cones
+        check += [True] * len(head) + [scene.check] * traffic + [True] * cones
+        delta += [_DELTA_DEFAULT] * len(head) + scene.traffic_deltas.tolist() + [_DELTA_DEFAULT] * cones
+        static += [False] * (len(head) + traffic) + [True] * cones
+    env, slot, lane = np.array(env, np.int64), np.array(slot, np.int64), np.array(lane, np.int64)
+    x, speed, delta = np.array(x, float), np.array(speed, float), np.array(delta, float)
+    check, static = np.array(check, bool), np.array(static, bool)
+    at = (env, slot)
+    y = _LANE_WIDTH * lane.astype(float)
+    # on its lane's centre, heading along the road, target speed = speed, not crashed
+    s.present[at], s.x[at], s.y[at], s.heading[at] = True, x, y, 0.0
+    s.speed[at] = s.target_speed[at] = speed
+    s.lane[at] = s.target_lane[at] = lane
+    s.check[at], s.delta[at], s.static[at] = check, delta, static
+    # IDMVehicle's lane-change timer from its position, as highway-env initializes it; the
+    # ego has none and an obstacle never changes lane
+    s.timer[at] = np.where((slot == 0) | static, 0.0, ((x + y) * np.pi) % _LANE_CHANGE_DELAY)
+    rows = np.asarray(rows)
+    s.lanes[rows] = [scene.lanes for scene in scenes]
+    # the ego's target speed snaps to the nearest of the target speeds (MDPVehicle)
+    index = speed_to_index(target_speeds, np.array([scene.ego_speed for scene in scenes]))
+    s.speed_index[rows] = index
+    s.target_speed[rows, 0] = target_speeds[index]
+    s.zone_end[rows] = [scene.zone_end for scene in scenes]
+    braking = [i for i, scene in enumerate(scenes) if scene.leader is not None]
+    if braking:
+        lead = rows[braking]
+        s.leader[lead] = 1
+        s.brake_time[lead, 1] = [scenes[i].leader[1] for i in braking]
+        s.brake_decel[lead, 1] = [scenes[i].leader[2] for i in braking]
+        s.elapsed[lead, 1] = 0.0

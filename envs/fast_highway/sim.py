@@ -459,33 +459,50 @@ def spawn(params: SimParams, rng: np.random.Generator, num_envs: int,
     if scenarios is not None and scenarios.custom_drivers():
         _assign_profiles(s, rng, scenarios.driver_weights)
         for b in np.flatnonzero([r is not None for r in scenarios.driver_ranges]):
-            _draw_ranges(s, rng, int(b), slice(1, int(scenarios.vehicles_count[b]) + 1), scenarios.driver_ranges[b])
+            traffic = slice(1, int(scenarios.vehicles_count[b]) + 1)
+            _write_ranges(s, int(b), traffic, _range_draws(rng, traffic.stop - traffic.start, scenarios.driver_ranges[b]))
     s.check[:, 1:] = params.traffic_collisions  # check_collisions (read with hazards only)
-    if scenarios is not None and (scenarios.slots < N).any():
-        # env b has vehicles_count[b] + 1 vehicles: the first ones, placed as highway-env places
-        # them one after another; the slots after them are absent
-        _park_slots(s, np.arange(N)[None, :] > scenarios.vehicles_count[:, None])
-    if scenarios is not None and scenarios.has_hazards():
-        _spawn_hazards(s, params, rng, scenarios, decay)
+    if scenarios is None:
+        return s
+    # env b has vehicles_count[b] + 1 vehicles: the first ones, placed as highway-env places
+    # them one after another; the slots after them are absent. An env with a hazard is parked
+    # whole: _spawn_hazards builds it anew
+    hazard = np.array([c is not None for c in scenarios.hazard], bool)
+    absent = (np.arange(N)[None, :] > scenarios.vehicles_count[:, None]) | hazard[:, None]
+    if absent.any():
+        _park_slots(s, absent)
+    if hazard.any():
+        _spawn_hazards(s, params, rng, scenarios, np.flatnonzero(hazard), decay)
     return s
 
 
 def _spawn_hazards(s: SimState, params: SimParams, rng: np.random.Generator, scenarios: EnvScenarios,
-                   decay: np.ndarray) -> None:
-    """Rebuild the envs with a hazard as laneforge's hazard envs build their scenes
-    (:func:`envs.fast_highway.hazards.spawn_row`), after every draw of the plain envs;
-    ``decay``: spawn's exp(-5/40 lanes) per lane count."""
-    rows = np.array([c is not None for c in scenarios.hazard])
-    _park_slots(s, np.broadcast_to(rows[:, None], s.x.shape))
-    for b in np.flatnonzero(rows):
+                   rows: np.ndarray, decay: np.ndarray) -> None:
+    """Build the envs ``rows`` (with a hazard, all their slots parked) as laneforge's hazard
+    envs build their scenes (:func:`envs.fast_highway.hazards.draw_scene`), after every draw of
+    the plain envs; ``decay``: spawn's exp(-5/40 lanes) per lane count.
+
+    Env after env, each env's scene, then its traffic's driver profiles and ranges are drawn
+    (the order of the draws from ``rng``); the scenes, the profiles and then the ranges are
+    written afterwards for all these envs at once."""
+    scenes, profiled, ranged = [], [], []
+    for b in rows:
         config = scenarios.hazard[b]
-        traffic = hazards.spawn_row(s, int(b), config, rng, params.target_speeds,
-                                    lambda ts, v: speed_to_index(_NP, ts, v), decay[int(config["lanes_count"])])
+        scene = hazards.draw_scene(config, rng, decay[int(config["lanes_count"])])
+        scenes.append(scene)
+        traffic = hazards.traffic_slots(scene)
         weights = scenarios.driver_weights[b]
         if (weights[1:] > 0).any():  # the traffic's profiles (else highway-env's IDM defaults, as parked)
-            _set_profiles(s, (int(b), traffic), rng.uniform(size=traffic.stop - traffic.start), weights)
+            profiled.append((b, traffic, rng.uniform(size=traffic.stop - traffic.start)))
         if scenarios.driver_ranges[b] is not None:
-            _draw_ranges(s, rng, int(b), traffic, scenarios.driver_ranges[b])
+            ranged.append((b, traffic, _range_draws(rng, traffic.stop - traffic.start, scenarios.driver_ranges[b])))
+    hazards.place_scenes(s, rows, scenes, params.target_speeds, lambda ts, v: speed_to_index(_NP, ts, v))
+    if profiled:
+        envs = np.concatenate([np.full(t.stop - t.start, b) for b, t, _ in profiled])
+        slots = np.concatenate([np.arange(t.start, t.stop) for _, t, _ in profiled])
+        _set_profiles(s, (envs, slots), np.concatenate([u for _, _, u in profiled]), scenarios.driver_weights[envs])
+    for b, traffic, values in ranged:
+        _write_ranges(s, int(b), traffic, values)
 
 
 PARK_X, PARK_SPACING = 6000.0, 20.0  # [m] where absent slot n waits: PARK_X + PARK_SPACING * n
@@ -504,15 +521,22 @@ def park(s: SimState, first: int) -> None:
     s.target_lane[:] = 0
 
 
+@functools.lru_cache(maxsize=16)
+def _parked_row(num_vehicles: int) -> SimState:
+    """One env of ``num_vehicles`` parked slots (read only)."""
+    parked = SimState.zeros(1, num_vehicles)
+    park(parked, 0)
+    return parked
+
+
 def _park_slots(s: SimState, absent) -> None:
     """Make the slots ``absent`` ((B, N) bool) of numpy state ``s`` absent, parked as :func:`park`
     parks them."""
-    parked = SimState.zeros(1, s.x.shape[1])
-    park(parked, 0)
+    parked = _parked_row(s.x.shape[1])
     for f in fields(s):
         a = getattr(s, f.name)
         if a.ndim > 1:
-            a[absent] = np.broadcast_to(getattr(parked, f.name), a.shape)[absent]
+            np.copyto(a, getattr(parked, f.name), where=absent.reshape(absent.shape + (1,) * (a.ndim - 2)))
 
 
 def _set_profiles(s: SimState, at, u: np.ndarray, weights: np.ndarray) -> None:
@@ -532,16 +556,23 @@ def _assign_profiles(s: SimState, rng: np.random.Generator, weights: np.ndarray)
     _set_profiles(s, (slice(None), slice(1, None)), u[:, 1:], weights)
 
 
-def _draw_ranges(s: SimState, rng: np.random.Generator, b: int, traffic: slice, ranges: dict) -> None:
-    """Env b's traffic (slots ``traffic``) draws each parameter of ``ranges`` uniformly per
-    vehicle, over its profile's value (envs.drivers.apply_params: ACC_MAX at least the comfort
-    acceleration)."""
-    n = traffic.stop - traffic.start
+def _range_draws(rng: np.random.Generator, n: int, ranges: dict) -> dict[str, np.ndarray]:
+    """The draws of ``n`` traffic vehicles' ``ranges``: each parameter uniformly per vehicle,
+    over its profile's value; SimState field -> values."""
+    out = {}
     for name in sorted(ranges):
         field, sign, _ = DRIVER_RANGES[name]
         low, high = ranges[name]
-        getattr(s, field)[b, traffic] = sign * rng.uniform(low, high, size=n)
-    if "comfort_acc_max" in ranges:
+        out[field] = sign * rng.uniform(low, high, size=n)
+    return out
+
+
+def _write_ranges(s: SimState, b: int, traffic: slice, values: dict[str, np.ndarray]) -> None:
+    """Env b's traffic (slots ``traffic``) takes its :func:`_range_draws` (envs.drivers.apply_params:
+    ACC_MAX at least the comfort acceleration)."""
+    for field, drawn in values.items():
+        getattr(s, field)[b, traffic] = drawn
+    if "comfort_acc_max" in values:
         s.acc_max[b, traffic] = np.maximum(ACC_MAX, s.comfort_acc_max[b, traffic])
 
 
@@ -603,15 +634,15 @@ class FrameView:
     Vehicles are addressed by global index ``g = b * N + n``; -1 stands for None.
     """
 
-    def __init__(self, xp, s: SimState, v0=None, drivers: bool = False, hazards: bool = False) -> None:
+    def __init__(self, xp, s: SimState, fixed: dict | None = None, drivers: bool = False, hazards: bool = False) -> None:
         self.xp = xp
+        fixed = step_constants(xp, s, drivers) if fixed is None else fixed
         self.static = s.static.reshape(-1) if hazards else None  # obstacles (None: there are none)
         # per-vehicle driver parameters, flat, or None: highway-env's constants for every vehicle
         self.drivers = None
         if drivers:
             self.drivers = {name: getattr(s, name).reshape(-1) for name in DRIVER_DEFAULTS}
-            # desired_gap's 2 sqrt(-COMFORT_ACC_MAX * COMFORT_ACC_MIN), as highway-env orders it
-            self.drivers["gap_divisor"] = 2 * xp.sqrt(-self.drivers["comfort_acc_max"] * self.drivers["comfort_acc_min"])
+            self.drivers["gap_divisor"] = fixed["gap_divisor"]
         self.B, self.N = s.x.shape
         self.x = s.x.reshape(-1)
         self.y = s.y.reshape(-1)
@@ -620,13 +651,14 @@ class FrameView:
         self.target_lane = s.target_lane.reshape(-1)
         self.delta = s.delta.reshape(-1)
         heading = s.heading.reshape(-1)
-        turned = xp.flatnonzero(heading != 0) if xp.host else None  # see _at_rows
+        # the vehicles not heading straight along the road (None: unknown, on a device); see _at_rows
+        self.turned = turned = xp.flatnonzero(heading != 0) if xp.host else None
         self.cos = _at_rows(xp, xp.cos, heading, turned, 1.0)
         self.sin = _at_rows(xp, xp.sin, heading, turned)
         self.vx = self.speed * self.cos  # Vehicle.velocity = speed * direction
         self.vy = self.speed * self.sin
         # IDMVehicle.acceleration's free-road ratio max(v, 0) / |not_zero(v0)|, per vehicle
-        self.ratio = xp.maximum(self.speed, 0.0) / (free_speed(xp, s) if v0 is None else v0)
+        self.ratio = xp.maximum(self.speed, 0.0) / fixed["v0"]
         # ... and its free-road term with the vehicle's own DELTA (what every self-acceleration uses)
         self.free = self.param("comfort_acc_max", None) * (1 - xp.power(self.ratio, self.delta))
 
@@ -636,6 +668,17 @@ class FrameView:
         if self.drivers is None:
             return _GAP_DIVISOR if name == "gap_divisor" else DRIVER_DEFAULTS[name]
         return self.drivers[name] if me is None else self.drivers[name][me]
+
+
+def step_constants(xp, s: SimState, drivers: bool) -> dict[str, Any]:
+    """What :class:`FrameView` reads that stays fixed over the frames of a policy step, which
+    :func:`simulate` computes once: ``v0``, :func:`free_speed`, and with per-vehicle drivers
+    ``gap_divisor``, desired_gap's 2 sqrt(-COMFORT_ACC_MAX * COMFORT_ACC_MIN) as highway-env
+    orders it, flat (driver parameters change only when an env is spawned)."""
+    fixed = {"v0": free_speed(xp, s)}
+    if drivers:
+        fixed["gap_divisor"] = 2 * xp.sqrt(-s.comfort_acc_max.reshape(-1) * s.comfort_acc_min.reshape(-1))
+    return fixed
 
 
 def free_speed(xp, s: SimState):
@@ -734,8 +777,9 @@ def neighbour_tables(xp, s: SimState, lanes: int, present: bool = False) -> Neig
     slot[order_g.reshape(-1)] = slot_bn
     sorted_g = owner_behind[1 : N + 1].reshape(-1)
     ys = s.y.reshape(-1)[sorted_g].reshape(N, B)
-    centres = LANE_WIDTH * xp.arange(lanes)
-    on = xp.abs(ys - centres[:, None, None]) <= LANE_WIDTH / 2 + 1
+    # lane by lane: the same comparisons as one broadcast over (lanes, N, B), without its
+    # large float temporaries (several times slower at B = 1024)
+    on = xp.stack([xp.abs(ys - LANE_WIDTH * lane) <= LANE_WIDTH / 2 + 1 for lane in range(lanes)])
     if present:  # absent slots are on no lane
         on &= s.present.reshape(-1)[sorted_g].reshape(N, B)[None]
     # the longitudinal part of on_lane holds for every vehicle while all x are within the
@@ -764,10 +808,21 @@ def _picker(ego):
 
 def desired_gap(F: FrameView, me, ego, front):
     """``me``.desired_gap(ego, front) with projected speed difference: vehicles ``me`` (global
-    indices; None: all, in order) judge with their own parameters (indices >= 0; ego None: all)."""
+    indices; None: all, in order) judge with their own parameters (indices >= 0; ego None: all,
+    where a zero gap may come out with the other sign: idm_acceleration squares it)."""
     pick = _picker(ego)
     ve = pick(F.speed)
-    dv = (pick(F.vx) - F.vx[front]) * pick(F.cos) + (pick(F.vy) - F.vy[front]) * pick(F.sin)
+    if ego is None and F.turned is not None:
+        # A vehicle heading straight (cos 1, sin +0: most of them) projects dv = (vx - vx_front)
+        # + (vy - vy_front) * 0: adding that zero changes at most the sign of a zero dv, and so
+        # of the ve dv / divisor term, which leaves the gap's sum alone (or, where the sum is a
+        # zero too, its sign, which the gap's square in idm_acceleration drops): the full
+        # projection is computed for the turned vehicles only
+        dv = F.vx - F.vx[front]
+        t, front_t = F.turned, front[F.turned]
+        dv[t] = (F.vx[t] - F.vx[front_t]) * F.cos[t] + (F.vy[t] - F.vy[front_t]) * F.sin[t]
+    else:
+        dv = (pick(F.vx) - F.vx[front]) * pick(F.cos) + (pick(F.vy) - F.vy[front]) * pick(F.sin)
     return (F.param("distance_wanted", me) + ve * F.param("time_wanted", me)
             + ve * dv / F.param("gap_divisor", me))
 
@@ -849,14 +904,24 @@ def _aborts(F: FrameView, changing, deciding, decided):
     if rows.shape[0] == 0:
         return aborted
     j = rows[:, None]
-    i = ((rows // N) * N)[:, None] + xp.arange(N)  # (K, N) every vehicle of j's env
+    env = rows // N
+    i = (env * N)[:, None] + xp.arange(N)  # (K, N) every vehicle of j's env
+
+    def of_i(a):  # a[i], gathered as whole env rows (faster than element by element)
+        return a.reshape(B, N)[env]
+
     t_j = F.target_lane[j]
-    dx = F.x[i] - F.x[j]
-    close = (F.lane[i] != t_j) & (0 < dx) & (dx < desired_gap(F, j + 0 * i, j + 0 * i, i)) & (i != j)
+    dx = of_i(F.x) - F.x[j]
+    # i targets j's target lane, as j sees it, only if its target before or after its act()
+    # (``decided``; an abort would put it back on its lane, not j's target) is that lane: the
+    # other pairs never abort j, so the desired gap is computed for the pairs left only
+    close = (of_i(F.lane) != t_j) & ((of_i(F.target_lane) == t_j) | (of_i(decided) == t_j)) & (0 < dx) & (i != j)
     if F.static is not None:  # obstacles are road.objects, not road.vehicles
-        close &= ~F.static[i]
-    # Only the close pairs (j, i) can abort j: iterate on them alone (usually a handful)
+        close &= ~of_i(F.static)
     k, n = xp.nonzero(close)
+    near = dx[k, n] < desired_gap(F, rows[k], rows[k], i[k, n])
+    # Only the close pairs (j, i) can abort j: iterate on them alone (usually a handful)
+    k, n = k[near], n[near]
     if k.shape[0] == 0:
         return aborted
     pj, pi, t_p = rows[k], i[k, n], t_j[k, 0]
@@ -875,14 +940,14 @@ def _aborts(F: FrameView, changing, deciding, decided):
     return aborted
 
 
-def road_act(s: SimState, params: SimParams, v0=None):
+def road_act(s: SimState, params: SimParams, fixed: dict | None = None):
     """Road.act(): every vehicle's act(); returns (steering, acceleration) commands (B, N).
 
-    ``v0``: :func:`free_speed` of this state, when the caller has it."""
+    ``fixed``: :func:`step_constants` of this state, when the caller has them."""
     xp = params.xp
     B, N = s.x.shape
     L = params.lanes
-    F = FrameView(xp, s, v0, params.drivers, params.hazards)
+    F = FrameView(xp, s, fixed, params.drivers, params.hazards)
     is_traffic = xp.arange(N)[None, :] > 0
     active = (is_traffic & ~s.crashed).reshape(-1)  # crashed IDM vehicles return at once
     if params.padded:
@@ -1101,24 +1166,31 @@ def polygons_intersecting(xp, a, b, disp_a, disp_b):
     return intersecting, will, translation
 
 
-def _may_collide(xp, dx, dy, dh, vx, vy):
+def _may_collide(xp, dx, dy, cos_a, sin_a, dh, vx, vy, static_b=None):
     """False only where are_polygons_intersecting surely returns (False, False, ...).
 
-    Pairs (a, b) with centre offset (dx, dy), heading difference dh and relative displacement
-    (vx, vy) = disp_a - disp_b. Projected on a's two axes u (along a) and w, the SAT's interval
-    distances are at least |D_u| - h_u - |v_u| and |D_w| - h_w - |v_w|, with h_u = L/2 +
-    L/2 |cos dh| + W/2 |sin dh| and h_w = W/2 + L/2 |sin dh| + W/2 |cos dh| the half extents
-    of the Minkowski sum. If both were <= 0, |D| <= |(h_u, h_w)| + |v| by the triangle
-    inequality; so beyond that distance one of a's axes separates the pair now and after the
-    displacement: neither intersecting nor will_intersect. The 1e-6 m margin covers rounding.
-    highway-env's pre-check (|D| <= diagonal + speed_a dt) admits many more pairs, which
-    this keeps out of the full 8-axis test.
+    Pairs (a, b) with centre offset (dx, dy), a's heading as (cos_a, sin_a), heading
+    difference dh and relative displacement (vx, vy) = disp_a - disp_b; ``static_b``: b is a
+    cone (None: no cones). The SAT's axes include a's own two, u (along a) and w; projected
+    on them, the interval distances are |D_u| - h_u and |D_w| - h_w, and after the
+    displacement at least |D_u| - h_u - |v_u| and |D_w| - h_w - |v_w|, with h_u = L_a/2 +
+    L_b/2 |cos dh| + W_b/2 |sin dh| and h_w = W_a/2 + L_b/2 |sin dh| + W_b/2 |cos dh| the half
+    extents of the Minkowski sum (b a vehicle or a cone). Where one of them is > 0, that axis
+    separates the pair now and after the displacement: neither intersecting nor
+    will_intersect. The 1e-6 m margin covers rounding. highway-env's pre-check (|D| <=
+    diagonal + speed_a dt) admits many more pairs (e.g. side by side on neighbouring lanes),
+    which this keeps out of the full 8-axis test.
     """
     c, sn = xp.abs(xp.cos(dh)), xp.abs(xp.sin(dh))
-    h_u = V_LENGTH / 2 + V_LENGTH / 2 * c + V_WIDTH / 2 * sn
-    h_w = V_WIDTH / 2 + V_LENGTH / 2 * sn + V_WIDTH / 2 * c
-    reach = xp.sqrt(h_u * h_u + h_w * h_w) + xp.sqrt(vx * vx + vy * vy) + 1e-6
-    return dx * dx + dy * dy <= reach * reach
+    half_length, half_width = V_LENGTH / 2, V_WIDTH / 2  # b's
+    if static_b is not None:
+        half_length = xp.where(static_b, CONE_LENGTH / 2, V_LENGTH / 2)
+        half_width = xp.where(static_b, CONE_WIDTH / 2, V_WIDTH / 2)
+    h_u = V_LENGTH / 2 + half_length * c + half_width * sn
+    h_w = V_WIDTH / 2 + half_length * sn + half_width * c
+    d_u, d_w = dx * cos_a + dy * sin_a, dy * cos_a - dx * sin_a
+    v_u, v_w = vx * cos_a + vy * sin_a, vy * cos_a - vx * sin_a
+    return (xp.abs(d_u) <= h_u + xp.abs(v_u) + 1e-6) & (xp.abs(d_w) <= h_w + xp.abs(v_w) + 1e-6)
 
 
 def _near_pairs(xp, s: SimState, dt: float):
@@ -1227,16 +1299,19 @@ def handle_collisions(s: SimState, params: SimParams) -> None:
     xa, ya, ha, va = s.x[pb, pi], s.y[pb, pi], s.heading[pb, pi], s.speed[pb, pi]
     xb, yb, hb, vb = s.x[pb, pj], s.y[pb, pj], s.heading[pb, pj], s.speed[pb, pj]
     dt = params.dt
-    disp_a = (va * xp.cos(ha) * dt, va * xp.sin(ha) * dt)
+    cos_a, sin_a = xp.cos(ha), xp.sin(ha)
+    disp_a = (va * cos_a * dt, va * sin_a * dt)
     disp_b = (vb * xp.cos(hb) * dt, vb * xp.sin(hb) * dt)
+    static_b = s.static[pb, pj] if params.hazards else None  # (i is never static: see _checked_pairs)
     if xp.host:  # (on a device, filtering would cost a sync; every pre-checked pair is tested)
-        keep = _may_collide(xp, xb - xa, yb - ya, hb - ha, disp_a[0] - disp_b[0], disp_a[1] - disp_b[1])
+        keep = _may_collide(xp, xb - xa, yb - ya, cos_a, sin_a, hb - ha, disp_a[0] - disp_b[0], disp_a[1] - disp_b[1],
+                            static_b)
         if not bool(xp.any(keep)):
             return
         if not bool(xp.all(keep)):
             pb, pi, pj, xa, ya, ha, xb, yb, hb = (a[keep] for a in (pb, pi, pj, xa, ya, ha, xb, yb, hb))
             disp_a, disp_b = tuple(a[keep] for a in disp_a), tuple(a[keep] for a in disp_b)
-    static_b = s.static[pb, pj] if params.hazards else None  # (i is never static: see _checked_pairs)
+            static_b = None if static_b is None else static_b[keep]
     hit, will, translation = polygons_intersecting(
         xp, _polygons(xp, xa, ya, ha), _polygons(xp, xb, yb, hb, static_b), disp_a, disp_b)
     s.crashed[pb[hit], pi[hit]] = True
@@ -1268,9 +1343,9 @@ def simulate(s: SimState, params: SimParams, meta, on_frame=None) -> None:
     ``on_frame()`` runs after every frame but the last (highway-env's automatic rendering).
     """
     act_ego(s, params, meta)
-    v0 = free_speed(params.xp, s)  # target speeds are fixed for the rest of the policy step
+    fixed = step_constants(params.xp, s, params.drivers)  # (target speeds: fixed for the rest of the step)
     for frame in range(params.frames):
-        steering, acc = road_act(s, params, v0)
+        steering, acc = road_act(s, params, fixed)
         road_step(s, params, steering, acc)
         if on_frame is not None and frame < params.frames - 1:
             on_frame()
