@@ -326,13 +326,17 @@ def plot(data: dict[str, Any], path: Path) -> None:
     panels = [("crash_rate", "held-out crash rate"), ("work_zone_success", "held-out work-zone success"),
               ("progress", "held-out progress"), ("gap_crash_rate", "gap: crash rate held-out - seen")]
     points = sorted({e["point"] for e in data["twin"].values()})
+    # the N axis compares the conditions at one budget: the largest point all of them reached
+    have = {(e["condition"], e["point"]) for e in data["twin"].values()}
+    common = [p for p in points if all((c, p) in have for c, _ in have)]
+    at = common[-1] if common else None
     fig, axes = plt.subplots(2, len(panels), figsize=(4.2 * len(panels), 7), squeeze=False)
     for j, (key, title) in enumerate(panels):
-        ax = axes[0][j]  # against N, at the largest point each condition reached
+        ax = axes[0][j]  # against N, at the common point (else the largest point each condition reached)
         for network, marker in (("mlp", "o"), ("attention", "s")):
             xs, ys, lo, hi = [], [], [], []
             for c, (net, n) in CONDITIONS.items():
-                rows = [(p, curve(data, c, p)) for p in points]
+                rows = [(p, curve(data, c, p)) for p in (points if at is None else [at])]
                 rows = [(p, r) for p, r in rows if r and r.get(key)]
                 if net != network or not rows:
                     continue
@@ -346,7 +350,7 @@ def plot(data: dict[str, Any], path: Path) -> None:
                 ax.errorbar(xs, ys, yerr=[lo, hi], marker=marker, capsize=3, label=network)
         ax.set_xscale("log")
         ax.set_xticks([1, 10, 100, 1000, 10_000], ["fixed", "10", "100", "1000", "family"])
-        ax.set_title(title, fontsize=9)
+        ax.set_title(f"{title} at {steps_text(at)} steps" if at else f"{title} (largest point of each)", fontsize=9)
         ax.set_xlabel("training scenarios N")
         ax.legend(fontsize=7)
         ax = axes[1][j]  # against steps
