@@ -13,7 +13,7 @@ import pytest
 from agents.evaluation.episodes import FINAL_EVAL_SEED_BASE
 from agents.evaluation.episodes import METRICS as EVAL_METRICS
 from envs.factory import default_env_config
-from tests.conftest import copy_run, run_cli
+from tests.conftest import copy_run, run_cli, run_in_process
 from tests.test_stats import expected_ci
 
 METRICS = {"return", "return_per_step", "length", "crash_rate", "mean_speed", "distance", "lane_changes_per_km",
@@ -149,10 +149,10 @@ def test_model_checkpoint_at_steps_picks_a_point_of_the_learning_curve(dqn_run, 
     assert load_run(dqn_run, model=f"checkpoint:{steps[1] - 1}").model.num_timesteps == steps[1]
     with pytest.raises(UserError, match="no valid checkpoint within 10% of"):
         load_run(dqn_run, model=f"checkpoint:{(steps[0] + steps[1]) // 2}")
-    proc = run_cli("evaluate.py", str(dqn_run), "--model", "checkpoint:1k", "--episodes", "1", "--no-video")
+    proc = run_in_process("evaluate.py", str(dqn_run), "--model", "checkpoint:1k", "--episodes", "1", "--no-video")
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "checkpoint:STEPS" in proc.stderr and not (dqn_run / "eval").exists()
-    proc = run_cli("evaluate.py", str(dqn_run), "--model", f"checkpoint:{steps[0]}", "--episodes", "2", "--no-video",
+    proc = run_in_process("evaluate.py", str(dqn_run), "--model", f"checkpoint:{steps[0]}", "--episodes", "2", "--no-video",
                    "--name", "early", "--no-progress")
     assert proc.returncode == 0, proc.stderr
     report = json.loads((dqn_run / "eval" / "early" / "report.json").read_text())

@@ -91,6 +91,6 @@ def test_load_run_errors_are_one_line(tmp_path):
         with pytest.raises(UserError, match=expected) as exc:
             load_run(path)
         assert "\n" not in str(exc.value)
-    with pytest.raises(UserError, match="model='bset': unknown; choose one of model, best, checkpoint "
-                                        r"\(did you mean 'best'\?\)"):
+    with pytest.raises(UserError, match=r"model='bset': unknown; choose model, best, checkpoint or checkpoint:STEPS "
+                                        r".*\(did you mean 'best'\?\)"):
         load_run(tmp_path, model="bset")
