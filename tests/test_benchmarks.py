@@ -204,6 +204,7 @@ def test_factor_parity_saves_each_unit_and_a_rerun_does_only_what_is_missing(tmp
     assert out.read_text() == before
 
 
+@pytest.mark.slow  # whole train.py and evaluate.py subprocesses: about 30 s on 2 cores
 def test_generalization_trains_judges_and_a_rerun_does_only_what_is_missing(tmp_path, capsys):
     """benchmarks/generalization.py at toy size: train.py's experiment trains the condition,
     each point is judged on FastHighway (held-out family draws by hazard, and the run's own N
@@ -260,6 +261,7 @@ def test_generalization_refuses_bad_arguments(capsys):
     assert exc.value.code == 2 and "unknown mlp_n7" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a whole train.py subprocess
 def test_learner_throughput_runs_at_toy_size(tmp_path, capsys):
     import learner_throughput
 
@@ -284,3 +286,38 @@ def test_mixed_batch_speed_times_a_baseline_directory_as_it_is(tmp_path, monkeyp
     mixed_batch_speed.main()
     run = json.loads(out.read_text())["runs"][0]
     assert run["uniform_vs_baseline"] == pytest.approx(run["uniform"] / run["uniform_baseline"])
+
+
+def test_generalization_tables_aggregate_seeds_and_points_from_the_json(tmp_path, capsys):
+    """The aggregation behind the scaling table and plot (the default run's share of the slow
+    end-to-end test): across seeds a Student-t CI, one seed its episode CIs and the normal CI of
+    the crash-rate gap, per hazard success, and --markdown writes the plot from the JSON alone."""
+    import generalization
+    from agents.analysis.stats import t_ci
+
+    def entry(condition, seed, point, crash, seen_crash, wz):
+        stat = lambda m: {"mean": m, "ci95": [m - 0.01, m + 0.01]}  # noqa: E731
+        return {"condition": condition, "seed": seed, "point": point, "checkpoint_steps": point, "episodes": 1000,
+                "heldout": {"crash_rate": stat(crash), "progress": stat(0.5), "return_per_step": stat(0.7)},
+                "seen": {"crash_rate": stat(seen_crash), "return_per_step": stat(0.75)},
+                "heldout_by_hazard": {"work_zone": {"episodes": 200, "success_rate": stat(wz)}}}
+
+    twin = {f"mlp_fixed/s{s}/1000000": entry("mlp_fixed", s, 1_000_000, c, 0.03, 0.2)
+            for s, c in ((0, 0.50), (1, 0.54))}
+    twin["mlp_family/s0/1000000"] = entry("mlp_family", 0, 1_000_000, 0.30, 0.28, 0.55)
+    twin["mlp_family/s0/3000000"] = entry("mlp_family", 0, 3_000_000, 0.25, 0.24, 0.60)
+    data = {"benchmark": "generalization", "invocations": [], "runs": {}, "twin": twin, "highway_env": {}}
+    fixed = generalization.curve(data, "mlp_fixed", 1_000_000)
+    assert fixed["seeds"] == [0, 1] and fixed["crash_rate"]["mean"] == pytest.approx(0.52)
+    assert fixed["crash_rate"]["ci95"] == pytest.approx(list(t_ci([0.50, 0.54])))
+    family = generalization.curve(data, "mlp_family", 1_000_000)
+    assert family["crash_rate"]["ci95"] == [0.29, 0.31]  # one seed: its episodes' CI
+    half = 1.96 * np.sqrt(0.30 * 0.70 / 1000 + 0.28 * 0.72 / 1000)
+    assert family["gap_crash_rate"]["ci95"] == pytest.approx([0.02 - half, 0.02 + half])
+    assert family["work_zone_success"]["mean"] == 0.55
+    out, plot = tmp_path / "g.json", tmp_path / "g.png"
+    out.write_text(json.dumps(data))
+    assert generalization.main(["--markdown", "--out", str(out), "--plot", str(plot)]) == 0
+    table = capsys.readouterr().out
+    assert "| mlp_fixed | 1M | 2 | 0.520 [" in table and "| mlp_family | 3M | 1 | 0.250 [0.240, 0.260]" in table
+    assert plot.stat().st_size > 0
