@@ -61,7 +61,7 @@ import yaml  # noqa: E402
 from agents.analysis.stats import t_ci  # noqa: E402
 from agents.evaluation.episodes import FINAL_EVAL_SEED_BASE, aggregate, model_policy, run_batch  # noqa: E402
 from agents.evaluation.scenario_fit import forced_config  # noqa: E402
-from agents.rundir.checkpoints import nearest_valid  # noqa: E402
+from agents.rundir.checkpoints import checkpoint_step, list_checkpoints, nearest_valid  # noqa: E402
 from agents.rundir.loading import load_run  # noqa: E402
 from envs.factory import make_batched_core  # noqa: E402
 from envs.families import FamilySampler, load_family, parse_family  # noqa: E402
@@ -146,8 +146,7 @@ def train(args: argparse.Namespace, condition: str, seed: int, deadline: float |
 
 
 def checkpoint_steps(run: Path) -> list[int]:
-    folder = run / "checkpoints"
-    return sorted(int(p.name.split("_")[1]) for p in folder.glob("step_*")) if folder.is_dir() else []
+    return sorted(checkpoint_step(p) for p in list_checkpoints(run / "checkpoints"))
 
 
 # ------------------------------------------------------------------ judging on FastHighway
@@ -155,7 +154,10 @@ def checkpoint_steps(run: Path) -> list[int]:
 
 def judge_twin(run: Any, scenario: Scenario, episodes: int) -> tuple[dict[str, Any], list[dict]]:
     """``episodes`` episodes of ``scenario`` at once on its batched env (evaluate.py's batched
-    path: run_batch with the run's observation and action forced on the scenario)."""
+    path: run_batch with the run's observation and action forced on the scenario). Unlike
+    agents.evaluation.tasks.run_task, the family is seeded with ``family_seed`` itself, not
+    ``family_seed`` + the first episode's seed: the seen side must rebuild the run's own N
+    scenarios from its training seed."""
     config, _ = forced_config(run.config, scenario)
     core = make_batched_core(scenario.env_id, episodes, config)
     if scenario.family is not None:
@@ -213,9 +215,9 @@ def judge_highway_env(args: argparse.Namespace, run_path: Path) -> dict[str, Any
     print(f"[evaluate] {' '.join(cmd[1:])}", flush=True)
     if subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL).returncode != 0:
         return None
-    report = json.loads((run_path / "eval" / name / "report.json").read_text())
-    return {"report": str((run_path / "eval" / name / "report.json").relative_to(ROOT)) if run_path.is_relative_to(ROOT)
-            else str(run_path / "eval" / name / "report.json"),
+    path = run_path / "eval" / name / "report.json"
+    report = json.loads(path.read_text())
+    return {"report": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
             "episodes": args.hw_episodes, "checkpoint_steps": report["model"]["timesteps"],
             "scenarios": {s["name"]: {"split": s["split"], "simulator": s.get("simulator", "highway-env"),
                                       **{m: s["metrics"][m] for m in METRICS if m in s["metrics"]}}

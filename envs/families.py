@@ -88,6 +88,15 @@ class Family:
     description: str = ""
     path: Path | None = None
 
+    @cached_property
+    def samplers(self) -> list[tuple[str, Any]]:
+        """(key, draw function) per drawn key in draw order (sorted keys), built once."""
+        return [(key, _sampler(self.draws[key])) for key in sorted(self.draws)]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the draw functions (closures; rebuilt on first use), for worker processes."""
+        return {k: v for k, v in self.__dict__.items() if k != "samplers"}
+
     def summary(self) -> str:
         """One line per drawn key, for --dry-run and logs."""
         lines = [f"family {self.name} on {self.env_id}"
@@ -226,8 +235,8 @@ def load_family(path: str | Path) -> Family:
 
 
 def _sampler(dist: Distribution):
-    """A closure drawing from ``dist`` (the per-call branching done once; families cache one per
-    key, see :func:`_draw`)."""
+    """A closure drawing from ``dist`` (the per-call branching done once; a family keeps one per
+    key, :attr:`Family.samplers`)."""
     values = dist.values
     if dist.kind == "uniform":
         low, high = values
@@ -246,14 +255,8 @@ def _sampler(dist: Distribution):
     return lambda rng: values[bisect.bisect_right(cdf, rng.random())]
 
 
-_SAMPLERS: dict[int, list] = {}
-
-
 def _draw(family: Family, rng: np.random.Generator) -> dict[str, Any]:
-    plan = _SAMPLERS.get(id(family))
-    if plan is None or plan[0] is not family:
-        plan = _SAMPLERS[id(family)] = [family, [(key, _sampler(family.draws[key])) for key in sorted(family.draws)]]
-    return {key: sample(rng) for key, sample in plan[1]}
+    return {key: sample(rng) for key, sample in family.samplers}
 
 
 class FamilySampler:

@@ -104,6 +104,11 @@ class Scenario:
             return replace(self, on_highway_env=False)
         return self
 
+    def episode_sampler(self, seed: int) -> FamilySampler:
+        """The family draws of episode ``seed`` played alone (one env: a recorded episode, or a
+        draw played on highway-env)."""
+        return FamilySampler(self.family, self.family_seed + seed, 1)
+
 
 @dataclass(frozen=True)
 class Suite:
@@ -276,7 +281,7 @@ def highway_env_draw(scenario: Scenario, seed: int) -> tuple[dict[str, Any], str
     highway-fast-v0 or the hazard's laneforge env."""
     from envs.fast_highway.hazards import applicable, highway_env_scenario
 
-    draw = applicable(FamilySampler(scenario.family, scenario.family_seed + seed, 1).draw([0])[0])
+    draw = applicable(scenario.episode_sampler(seed).draw([0])[0])
     env_id, update = highway_env_scenario({**scenario.family.config, **draw})
     return draw, env_id, {**{k: v for k, v in scenario.env_config.items() if k in ("observation", "action")}, **update}
 

@@ -77,7 +77,7 @@ def run_task(run: LoadedRun, scenario: Scenario, task: Task) -> dict[str, Any]:
     try:
         for seed in task.seeds:
             if scenario.family is not None:  # a single env of a family scenario (a recorded episode)
-                env.unwrapped.core.set_family(FamilySampler(scenario.family, scenario.family_seed + seed, 1))
+                env.unwrapped.core.set_family(scenario.episode_sampler(seed))
             results.append(run_episode(policy, env, seed, record=task.record))
     finally:
         env.close()

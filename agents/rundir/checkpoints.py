@@ -112,6 +112,11 @@ def list_checkpoints(ckpt_root: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.name, reverse=True)
 
 
+def checkpoint_step(ckpt: Path) -> int:
+    """The env steps a checkpoint folder (``step_<N>``) was saved at."""
+    return int(ckpt.name[len(PREFIX):])
+
+
 def latest_valid(ckpt_root: Path) -> tuple[Path | None, list[tuple[Path, str]]]:
     """The newest intact checkpoint and the (path, problem) of newer broken ones."""
     skipped = []
@@ -131,9 +136,9 @@ def nearest_valid(ckpt_root: Path, step: int, tolerance: float = NEAREST_TOLERAN
     when none lies within ``tolerance * step`` of it. Checkpoints fall on rollout boundaries
     (``checkpoint_freq: 1000000`` with rollouts of 8192 saves at 999,424, 1,998,848, ...), so
     asking for a round number finds the checkpoint saved for it."""
-    found = [(abs(int(c.name[len(PREFIX):]) - step), -int(c.name[len(PREFIX):]), c) for c in list_checkpoints(ckpt_root)]
-    for distance, _, ckpt in sorted(found, key=lambda f: f[:2]):
-        if distance > tolerance * step:
+    # newest first, and sorted() is stable: on a tie the later checkpoint comes first
+    for ckpt in sorted(list_checkpoints(ckpt_root), key=lambda c: abs(checkpoint_step(c) - step)):
+        if abs(checkpoint_step(ckpt) - step) > tolerance * step:
             return None
         if verify(ckpt) is None:
             return ckpt

@@ -20,7 +20,8 @@ import yaml
 from agents.config import ExperimentConfig, parse_config
 from agents.errors import UserError, did_you_mean
 from agents.models.algorithms import build_model
-from agents.rundir.checkpoints import check_model_zip, latest_valid, list_checkpoints, nearest_valid, load_parameters
+from agents.rundir.checkpoints import (NEAREST_TOLERANCE, check_model_zip, checkpoint_step, latest_valid,
+                                      list_checkpoints, load_parameters, nearest_valid)
 from envs.factory import make_env
 
 
@@ -112,10 +113,11 @@ def load_run(run_dir: str | Path, model: str = "model", device: str = "cpu") -> 
             raise UserError(f"{run_dir}: no valid checkpoint in checkpoints/")
         path = ckpt / "model.zip"
     elif model.startswith("checkpoint:"):
-        ckpt = nearest_valid(run_dir / "checkpoints", int(model.partition(":")[2]))
+        steps = int(model.partition(":")[2])
+        ckpt = nearest_valid(run_dir / "checkpoints", steps)
         if ckpt is None:
-            kept = ", ".join(p.name.removeprefix("step_").lstrip("0") for p in reversed(list_checkpoints(run_dir / "checkpoints")))
-            raise UserError(f"{run_dir}: no valid checkpoint within 10% of {model.partition(':')[2]} steps (kept: "
+            kept = ", ".join(str(checkpoint_step(p)) for p in reversed(list_checkpoints(run_dir / "checkpoints")))
+            raise UserError(f"{run_dir}: no valid checkpoint within {NEAREST_TOLERANCE:.0%} of {steps} steps (kept: "
                             f"{kept or 'none'}; train.checkpoint_freq and train.keep_checkpoints decide which are kept)")
         path = ckpt / "model.zip"
     else:
