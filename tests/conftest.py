@@ -89,6 +89,20 @@ def _read_only(run_dir: Path):
     assert tree_hash(run_dir) == before, f"a test wrote into the shared run {run_dir}; copy_run() it first"
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks (--dist loadgroup)
+def pytest_collection_modifyitems(config, items):
+    """How pytest-xdist shares the tests out (pyproject's ``--dist loadgroup``): a test that uses a
+    module-scoped fixture stays on one worker with the rest of its file (the fixture is built once,
+    as ``--dist loadfile`` did); every other test goes to whichever worker is free. Under loadfile
+    one file's subprocess-heavy tests (the experiment grids, Ray's among them) queued on one
+    worker for minutes while the other sat idle."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        defs = info.name2fixturedefs.values() if info is not None else ()
+        if info is None or any(d[-1].scope == "module" for d in defs if d):
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
+
+
 @pytest.fixture(scope="session")
 def dqn_run(tmp_path_factory):
     """A tiny DQN run trained through the CLI, W&B offline (read-only)."""
