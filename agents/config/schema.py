@@ -173,6 +173,12 @@ class TrainConfig(Strict):
     # set it to the job's time limit: laneforge stops early enough to save. None: no limit.
     max_wall_time: float | None = Field(None, gt=0)
     checkpoint_every_s: float | None = Field(None, gt=0)  # [s] time-based checkpoints besides checkpoint_freq
+    # A success that ends an episode (WorkZone's zone passed) is learned as a time-limit end: the
+    # value of the road after it is bootstrapped instead of a terminal state worth nothing. With
+    # highway-env's per-step rewards >= 0, a terminal success forgoes the rest of the episode's
+    # reward, which teaches an agent that can slow down to dawdle before the zone
+    # (agents.training.success_ends). Evaluation is unchanged: only the learner's targets differ.
+    success_continues: bool = False
 
 
 class LoggingConfig(Strict):

@@ -42,6 +42,7 @@ from agents.training.callbacks import (
     WallClockCallback,
 )
 from agents.training.rng import get_rng_state, set_rng_state
+from agents.training.success_ends import SuccessContinues
 from envs.factory import EnvConfigError, is_batched, make_batched_vec_env, make_env, newer_version
 from envs.families import FamilySampler
 
@@ -74,14 +75,16 @@ def make_train_env(cfg: ExperimentConfig, env_seed: int | None = None, family: F
     batched = make_batched_vec_env(cfg.env.id, cfg.env.n_envs, cfg.env.config, seed, cfg.env.max_episode_steps,
                                    family=family)
     if batched is not None:  # all envs in one array simulator, no subprocesses
-        return VecMonitor(batched)
-    env_fn = partial(make_env, cfg.env.id, cfg.env.config, max_episode_steps=cfg.env.max_episode_steps)
-    use_subproc = cfg.env.n_envs > 1 and cfg.env.vec_env == "subproc"
-    return make_vec_env(
-        env_fn, n_envs=cfg.env.n_envs, seed=seed,
-        vec_env_cls=SubprocVecEnv if use_subproc else DummyVecEnv,
-        vec_env_kwargs={"start_method": cfg.env.start_method} if use_subproc else None,
-    )
+        env = VecMonitor(batched)
+    else:
+        env_fn = partial(make_env, cfg.env.id, cfg.env.config, max_episode_steps=cfg.env.max_episode_steps)
+        use_subproc = cfg.env.n_envs > 1 and cfg.env.vec_env == "subproc"
+        env = make_vec_env(
+            env_fn, n_envs=cfg.env.n_envs, seed=seed,
+            vec_env_cls=SubprocVecEnv if use_subproc else DummyVecEnv,
+            vec_env_kwargs={"start_method": cfg.env.start_method} if use_subproc else None,
+        )
+    return SuccessContinues(env) if cfg.train.success_continues else env
 
 
 def seed_everything(seed: int) -> None:
@@ -126,7 +129,7 @@ def build(cfg: ExperimentConfig, env_seed: int | None = None) -> Built:
 
 
 def _vec_kind(built: Built) -> str:
-    if isinstance(built.env, VecMonitor):
+    if is_batched(built.cfg.env.id):
         return "one batched simulator"
     return built.cfg.env.vec_env if built.cfg.env.n_envs > 1 else "in-process"
 
