@@ -13,7 +13,7 @@ from agents.rundir.checkpoints import latest_valid, list_checkpoints
 from agents.rundir.loading import load_run
 from agents.rundir.wandb_offline import find_run_logs, read_run
 from agents.training.loop import build
-from tests.conftest import ROOT
+from tests.conftest import ROOT, TINY_PPO
 
 
 def _check_run_folder(run_dir, algo: str) -> None:
@@ -102,3 +102,39 @@ def test_dotted_overrides_reach_sb3_model(config, overrides, check):
         assert built.model.seed == cfg.train.seed
     finally:
         built.close()
+
+
+def test_init_from_starts_a_new_run_from_another_runs_weights(ppo_run, tmp_path):
+    """train.init_from: the new run's first rollout acts with the source run's parameters; the
+    source stays as it was; bad paths and misfits are one line and write nothing."""
+    import io
+
+    import torch
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from agents.errors import UserError
+    from agents.training.loop import train
+
+    class FirstParameters(BaseCallback):
+        def _on_training_start(self) -> None:
+            self.params = {k: v.clone() for k, v in self.model.policy.state_dict().items()}
+
+        def _on_step(self) -> bool:
+            return True
+
+    source = load_run(ppo_run).model.policy.state_dict()
+    seen = FirstParameters()
+    cfg = load_config("configs/highway_ppo.yaml", [*TINY_PPO, "train.total_timesteps=32", "train.eval_freq=0",
+                                                   "logging.wandb=disabled", "train.progress_bar=false",
+                                                   f"train.init_from={ppo_run}", "train.seed=7"])
+    train(cfg, tmp_path / "new", [], out=io.StringIO(), extra_callbacks=[seen])
+    assert seen.params.keys() == source.keys()
+    assert all(torch.equal(seen.params[k], source[k]) for k in source)
+    assert "init_from" in (tmp_path / "new" / "config.yaml").read_text()
+
+    for value, message in [(tmp_path / "nothing", "train.init_from: "), (ROOT / "pretrained" / "generalist_ppo_attention",
+                                                                        "does not fit the model")]:
+        bad = load_config("configs/highway_ppo.yaml", [*TINY_PPO, f"train.init_from={value}"])
+        with pytest.raises(UserError, match=message):
+            train(bad, tmp_path / "bad", [], out=io.StringIO())
+        assert not (tmp_path / "bad").exists()

@@ -179,6 +179,10 @@ class TrainConfig(Strict):
     # reward, which teaches an agent that can slow down to dawdle before the zone
     # (agents.training.success_ends). Evaluation is unchanged: only the learner's targets differ.
     success_continues: bool = False
+    # Start from another run's weights (its folder, whose model.zip is read, or a model.zip):
+    # policy and optimizer state, loaded once when a new run starts (a resume continues from its
+    # own checkpoint). The network, observation and action space must match this config's.
+    init_from: str | None = None
 
 
 class LoggingConfig(Strict):

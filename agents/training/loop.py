@@ -148,6 +148,10 @@ def summary_text(built: Built, requested_timesteps: int | None = None) -> str:
     ]
     if built.family is not None:
         lines.append(built.family.family.summary().replace("family ", "family       ", 1))
+    if cfg.train.init_from is not None:
+        lines.append(f"init from    {cfg.train.init_from} (its weights and optimizer state)")
+    if cfg.train.success_continues:
+        lines.append("successes    learned as time-limit ends (train.success_continues: the road goes on)")
     newer = newer_version(cfg.env.id)
     if newer:
         lines.append(f"note         {cfg.env.id} is not the newest version of this env ({newer} exists)")
@@ -167,6 +171,12 @@ def train(cfg: ExperimentConfig, run_dir: Path | None, argv: list[str], dry_run:
     deadline = _deadline(cfg, deadline)
     requested = round_budget(cfg)
     built = build(cfg)
+    if cfg.train.init_from is not None:
+        try:
+            ckpts.load_parameters(built.model, init_path(cfg.train.init_from))
+        except BaseException:
+            built.close()
+            raise
     print(summary_text(built, requested), file=out)
     if dry_run:
         built.close()
@@ -181,6 +191,16 @@ def train(cfg: ExperimentConfig, run_dir: Path | None, argv: list[str], dry_run:
         return _train_in(built, run_dir, argv, out, extra_callbacks=extra_callbacks, deadline=deadline)
     finally:
         built.close()
+
+
+def init_path(text: str) -> Path:
+    """``train.init_from``: a run folder (its model.zip) or a model.zip."""
+    path = Path(text).expanduser()
+    if path.is_dir():
+        path = path / "model.zip"
+    if not path.is_file():
+        raise UserError(f"train.init_from: {path} not found; give a run folder with a model.zip, or a model.zip")
+    return path
 
 
 def _deadline(cfg: ExperimentConfig, deadline: float | None) -> float | None:
