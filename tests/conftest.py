@@ -97,9 +97,8 @@ def pytest_collection_modifyitems(config, items):
     one file's subprocess-heavy tests (the experiment grids, Ray's among them) queued on one
     worker for minutes while the other sat idle."""
     for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        defs = info.name2fixturedefs.values() if info is not None else ()
-        if info is None or any(d[-1].scope == "module" for d in defs if d):
+        info = getattr(item, "_fixtureinfo", None)  # None: not a plain test function; keep it with its file
+        if info is None or any(defs[-1].scope == "module" for defs in info.name2fixturedefs.values() if defs):
             item.add_marker(pytest.mark.xdist_group(item.path.name))
 
 
