@@ -104,6 +104,25 @@ def test_dotted_overrides_reach_sb3_model(config, overrides, check):
         built.close()
 
 
+def test_a_built_model_learns_without_leaving_sb3_folders_in_tmp(tmp_path, monkeypatch):
+    """SB3's learn() without a logger of its own makes an empty tempdir/SB3-<time> folder per call;
+    a model from build() (benchmarks, tests, notebooks) leaves nothing there."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where SB3's configure() would put it
+    cfg = load_config(ROOT / "configs" / "fast_highway_ppo.yaml",
+                      ["env.n_envs=4", "algo.n_steps=8", "algo.batch_size=32", "algo.n_epochs=1", "network.net_arch=[8]"])
+    built = build(cfg)
+    try:
+        built.model.learn(32)
+        built.model.learn(32, reset_num_timesteps=False)
+        assert built.model.num_timesteps == 64
+        assert "train/value_loss" in built.model.logger.name_to_value  # it still records the losses
+    finally:
+        built.close()
+    assert not list(tmp_path.glob("SB3-*"))
+
+
 def test_init_from_starts_a_new_run_from_another_runs_weights(ppo_run, tmp_path):
     """train.init_from: the new run's first rollout acts with the source run's parameters; the
     source stays as it was; bad paths and misfits are one line and write nothing."""

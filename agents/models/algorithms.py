@@ -10,6 +10,7 @@ import gymnasium as gym
 import torch
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.utils import get_device
 
@@ -149,7 +150,7 @@ def build_model(cfg: ExperimentConfig, env: Any, device: str | torch.device = "c
     kwargs["learning_rate"] = make_lr_schedule(cfg.optim, cfg.algo.learning_rate)
     pkwargs = {**policy_kwargs(cfg.network, spec), **optimizer_kwargs(cfg)}
     try:
-        return algo_cls(
+        model = algo_cls(
             "MlpPolicy",
             env,
             policy_kwargs=pkwargs,
@@ -163,6 +164,11 @@ def build_model(cfg: ExperimentConfig, env: Any, device: str | torch.device = "c
     except (ValueError, AssertionError, RuntimeError) as exc:
         # SB3 and torch check spaces and shapes here; say which config section to change.
         raise UserError(f"network/algo: the model cannot be built for {cfg.env.id}: {exc}".splitlines()[0]) from exc
+    # A logger with no outputs until train.py sets the run's own: without one, SB3's learn() makes
+    # an empty /tmp/SB3-<time> folder at every call (its configure() creates the folder before it
+    # knows nothing will be written), so benchmarks and tests left hundreds behind.
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    return model
 
 
 def parameter_counts(model: BaseAlgorithm) -> dict[str, int]:
