@@ -77,6 +77,7 @@ CONDITIONS: dict[str, tuple[str, int | None]] = {
 # where each condition sits on the N axis of the plot (the continuous family: "inf", drawn at 1e4)
 N_AXIS = {None: 1, 0: 10_000}
 METRICS = ("crash_rate", "success_rate", "progress", "return_per_step", "stall_rate")
+HW_METRICS = (*METRICS, "return")  # highway-fast-v0's return is a target (the 3-seed mean)
 TWIN_SEED = FINAL_EVAL_SEED_BASE  # the batched episodes' simulator seed (evaluation's reserved range)
 
 
@@ -220,7 +221,7 @@ def judge_highway_env(args: argparse.Namespace, run_path: Path) -> dict[str, Any
     return {"report": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
             "episodes": args.hw_episodes, "checkpoint_steps": report["model"]["timesteps"],
             "scenarios": {s["name"]: {"split": s["split"], "simulator": s.get("simulator", "highway-env"),
-                                      **{m: s["metrics"][m] for m in METRICS if m in s["metrics"]}}
+                                      **{m: s["metrics"][m] for m in HW_METRICS if m in s["metrics"]}}
                           for s in report["scenarios"] if s["status"] == "ok"}}
 
 
@@ -259,6 +260,23 @@ def curve(data: dict[str, Any], condition: str, point: int) -> dict[str, Any] | 
     crash_gaps = [e["heldout"]["crash_rate"]["mean"] - e["seen"]["crash_rate"]["mean"] for e in entries]
     out["gap_crash_rate"] = across_seeds(crash_gaps, crash_gap_ci(entries[0]) if one else None)
     return out
+
+
+def highway_env_across_seeds(data: dict[str, Any], condition: str) -> tuple[list[int], dict[str, dict]]:
+    """The seeds judged on highway-env for ``condition``, and per scenario the mean over them of
+    each metric (Student-t CI over seeds; one seed keeps its episodes' CI)."""
+    runs = {int(k.rsplit("/s", 1)[1]): e for k, e in data["highway_env"].items() if k.rsplit("/s", 1)[0] == condition}
+    seeds = sorted(runs)
+    table: dict[str, dict] = {}
+    for e in runs.values():
+        for name, s in e["scenarios"].items():
+            table.setdefault(name, {"split": s.get("split", "")})
+    for name, row in table.items():
+        for m in HW_METRICS:
+            stats = [runs[seed]["scenarios"].get(name, {}).get(m) for seed in seeds]
+            if stats and all(st is not None and st.get("mean") is not None for st in stats):
+                row[m] = across_seeds([st["mean"] for st in stats], stats[0] if len(stats) == 1 else None)
+    return seeds, table
 
 
 def crash_gap_ci(entry: dict[str, Any]) -> dict[str, Any]:
@@ -316,7 +334,23 @@ def markdown(data: dict[str, Any]) -> str:
                 cells.append("-" if s is None else " / ".join(fmt(s.get(m), 2) for m in
                                                               ("crash_rate", "success_rate", "progress")))
             lines.append(f"| {n} | {'inside' if split == 'seen' else 'outside'} | " + " | ".join(cells) + " |")
+        for c in conditions_judged(data):
+            seeds, table = highway_env_across_seeds(data, c)
+            if len(seeds) < 2:
+                continue
+            lines += ["", f"{c} on highway-env, mean over seeds {', '.join(map(str, seeds))} (95% t CI over seeds):", "",
+                      "| scenario | split | crash rate | success | progress | return |", "|---|---|---|---|---|---|"]
+            for n, row in table.items():
+                lines.append(f"| {n} | {'inside' if row['split'] == 'seen' else 'outside'} | "
+                             + " | ".join(fmt(row.get(m), 2 if m != "return" else 1)
+                                          for m in ("crash_rate", "success_rate", "progress", "return")) + " |")
     return "\n".join(lines)
+
+
+def conditions_judged(data: dict[str, Any]) -> list[str]:
+    """The conditions with highway-env judging, in CONDITIONS' order."""
+    judged = {k.rsplit("/s", 1)[0] for k in data["highway_env"]}
+    return [c for c in CONDITIONS if c in judged]
 
 
 def plot(data: dict[str, Any], path: Path) -> None:

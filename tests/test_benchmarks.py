@@ -321,3 +321,23 @@ def test_generalization_tables_aggregate_seeds_and_points_from_the_json(tmp_path
     table = capsys.readouterr().out
     assert "| mlp_fixed | 1M | 2 | 0.520 [" in table and "| mlp_family | 3M | 1 | 0.250 [0.240, 0.260]" in table
     assert plot.stat().st_size > 0
+    assert "on highway-env, mean over seeds" not in table  # no highway-env judging yet
+
+    # highway-env judging of the final models: per scenario the mean over seeds, with a t CI
+    def hw(crash, ret):
+        stat = lambda m: {"mean": m, "ci95": [m - 0.01, m + 0.01]}  # noqa: E731
+        return {"episodes": 50, "checkpoint_steps": 3_000_000,
+                "scenarios": {"highway_fast": {"split": "seen", "crash_rate": stat(crash), "return": stat(ret)},
+                              "merge": {"split": "unseen", "crash_rate": stat(0.3)}}}
+
+    data["highway_env"] = {"mlp_family/s0": hw(0.02, 25.0), "mlp_family/s2": hw(0.06, 24.0), "mlp_fixed/s0": hw(0.1, 20.0)}
+    seeds, rows = generalization.highway_env_across_seeds(data, "mlp_family")
+    assert seeds == [0, 2] and rows["highway_fast"]["return"]["mean"] == pytest.approx(24.5)
+    assert rows["highway_fast"]["return"]["ci95"] == pytest.approx(list(t_ci([25.0, 24.0])))
+    assert rows["merge"]["split"] == "unseen" and "return" not in rows["merge"]
+    assert generalization.highway_env_across_seeds(data, "mlp_fixed")[1]["highway_fast"]["return"]["ci95"] == [19.99, 20.01]
+    out.write_text(json.dumps(data))
+    assert generalization.main(["--markdown", "--out", str(out), "--plot", str(plot)]) == 0
+    table = capsys.readouterr().out
+    assert "mlp_family on highway-env, mean over seeds 0, 2" in table and "mlp_fixed on highway-env" not in table
+    assert "| highway_fast | inside | 0.04 [" in table and "| 24.5 [" in table
