@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,8 +59,23 @@ def run_in_process(script: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess([script, *args], code, out.getvalue(), err.getvalue())
 
 
-def _train_tiny(tmp_path_factory, name: str, config: str, wandb: str, overrides: list[str]) -> Path:
-    run_dir = tmp_path_factory.mktemp("runs") / name
+def _train_tiny(tmp_path_factory, worker_id: str, name: str, config: str, wandb: str, overrides: list[str]) -> Path:
+    """Train a tiny run through the CLI, once per test session: under pytest-xdist the workers
+    share it (pytest-xdist's documented pattern: a file lock in the session's common temp
+    folder), where each worker used to train its own copy of both runs."""
+    if worker_id == "master":  # not under xdist: this process is the whole session
+        return _train_tiny_into(tmp_path_factory.mktemp("runs") / name, config, wandb, overrides)
+    shared = tmp_path_factory.getbasetemp().parent  # the same folder for every worker of this session
+    run_dir, done = shared / "shared_runs" / name, shared / f"{name}.done"
+    with FileLock(str(shared / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(run_dir, ignore_errors=True)  # a worker that failed here left it half-written
+            _train_tiny_into(run_dir, config, wandb, overrides)
+            done.touch()
+    return run_dir
+
+
+def _train_tiny_into(run_dir: Path, config: str, wandb: str, overrides: list[str]) -> Path:
     proc = run_cli("train.py", "--config", config, "--run-dir", str(run_dir), "--wandb", wandb, *overrides)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"python evaluate.py {run_dir}" in proc.stdout  # the next command, ready to copy
@@ -103,12 +119,12 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def dqn_run(tmp_path_factory):
+def dqn_run(tmp_path_factory, worker_id):
     """A tiny DQN run trained through the CLI, W&B offline (read-only)."""
-    yield from _read_only(_train_tiny(tmp_path_factory, "dqn", "configs/highway_dqn.yaml", "offline", TINY_DQN))
+    yield from _read_only(_train_tiny(tmp_path_factory, worker_id, "dqn", "configs/highway_dqn.yaml", "offline", TINY_DQN))
 
 
 @pytest.fixture(scope="session")
-def ppo_run(tmp_path_factory):
+def ppo_run(tmp_path_factory, worker_id):
     """A tiny PPO run (2 subprocess envs) trained through the CLI, W&B disabled (read-only)."""
-    yield from _read_only(_train_tiny(tmp_path_factory, "ppo", "configs/highway_ppo.yaml", "disabled", TINY_PPO))
+    yield from _read_only(_train_tiny(tmp_path_factory, worker_id, "ppo", "configs/highway_ppo.yaml", "disabled", TINY_PPO))
