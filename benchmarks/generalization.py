@@ -45,7 +45,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -89,11 +89,21 @@ def load_results(path: Path) -> dict[str, Any]:
         return {"benchmark": "generalization", "invocations": [], "runs": {}, "twin": {}, "highway_env": {}}
     try:
         data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise SystemExit(f"{path}: not a results file ({exc}); move it away or give another --out") from None
-    if data.get("benchmark") != "generalization":
-        raise SystemExit(f"{path}: not a generalization results file; give another --out")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        refuse(f"{path}: not a results file ({exc}); move it away or give another --out")
+    if not isinstance(data, dict) or data.get("benchmark") != "generalization":
+        refuse(f"{path}: not a generalization results file; give another --out")
+    for entry in data["highway_env"].values():  # the kept report is the truth (HW_METRICS may have grown)
+        report = ROOT / entry.get("report", "-")
+        if report.is_file():
+            entry["scenarios"] = hw_scenarios(json.loads(report.read_text()))
     return data
+
+
+def refuse(message: str) -> NoReturn:
+    """Bad input: one line on stderr, exit 2, nothing written."""
+    print(f"generalization.py: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def save_results(path: Path, data: dict[str, Any]) -> None:
@@ -220,9 +230,14 @@ def judge_highway_env(args: argparse.Namespace, run_path: Path) -> dict[str, Any
     report = json.loads(path.read_text())
     return {"report": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
             "episodes": args.hw_episodes, "checkpoint_steps": report["model"]["timesteps"],
-            "scenarios": {s["name"]: {"split": s["split"], "simulator": s.get("simulator", "highway-env"),
-                                      **{m: s["metrics"][m] for m in HW_METRICS if m in s["metrics"]}}
-                          for s in report["scenarios"] if s["status"] == "ok"}}
+            "scenarios": hw_scenarios(report)}
+
+
+def hw_scenarios(report: dict[str, Any]) -> dict[str, dict]:
+    """An evaluate.py report's finished scenarios: split, simulator and the HW_METRICS."""
+    return {s["name"]: {"split": s["split"], "simulator": s.get("simulator", "highway-env"),
+                        **{m: s["metrics"][m] for m in HW_METRICS if m in s["metrics"]}}
+            for s in report["scenarios"] if s["status"] == "ok"}
 
 
 # ------------------------------------------------------------------ aggregation

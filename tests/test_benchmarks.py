@@ -261,6 +261,20 @@ def test_generalization_refuses_bad_arguments(capsys):
     assert exc.value.code == 2 and "unknown mlp_n7" in capsys.readouterr().err
 
 
+
+@pytest.mark.parametrize("text", ["{not json", '{"benchmark": "architectures"}', "[1, 2]"])
+def test_generalization_refuses_a_foreign_results_file_and_leaves_it(tmp_path, capsys, text):
+    import generalization
+
+    out = tmp_path / "g.json"
+    out.write_text(text)
+    with pytest.raises(SystemExit) as exc:
+        generalization.main(["--judge-only", "--out", str(out), "--runs-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and str(out) in err and len(err.strip().splitlines()) == 1
+    assert out.read_text() == text
+
+
 @pytest.mark.slow  # a whole train.py subprocess
 def test_learner_throughput_runs_at_toy_size(tmp_path, capsys):
     import learner_throughput
@@ -331,6 +345,16 @@ def test_generalization_tables_aggregate_seeds_and_points_from_the_json(tmp_path
                               "merge": {"split": "unseen", "crash_rate": stat(0.3)}}}
 
     data["highway_env"] = {"mlp_family/s0": hw(0.02, 25.0), "mlp_family/s2": hw(0.06, 24.0), "mlp_fixed/s0": hw(0.1, 20.0)}
+    # an entry written before "return" was kept: --markdown reads it from the run's report
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({"scenarios": [
+        {"name": n, "split": e["split"], "status": "ok", "metrics": {m: e[m] for m in ("crash_rate", "return") if m in e}}
+        for n, e in data["highway_env"]["mlp_family/s2"]["scenarios"].items()]}))
+    for e in data["highway_env"]["mlp_family/s2"]["scenarios"].values():
+        e.pop("return", None)
+    data["highway_env"]["mlp_family/s2"]["report"] = str(report)
+    out.write_text(json.dumps(data))
+    data = generalization.load_results(out)
     seeds, rows = generalization.highway_env_across_seeds(data, "mlp_family")
     assert seeds == [0, 2] and rows["highway_fast"]["return"]["mean"] == pytest.approx(24.5)
     assert rows["highway_fast"]["return"]["ci95"] == pytest.approx(list(t_ci([25.0, 24.0])))
