@@ -93,7 +93,7 @@ def load_results(path: Path) -> dict[str, Any]:
         refuse(f"{path}: not a results file ({exc}); move it away or give another --out")
     if not isinstance(data, dict) or data.get("benchmark") != "generalization":
         refuse(f"{path}: not a generalization results file; give another --out")
-    for entry in data["highway_env"].values():  # the kept report is the truth (HW_METRICS may have grown)
+    for entry in data.get("highway_env", {}).values():  # the kept report is the truth (HW_METRICS may have grown)
         report = ROOT / entry.get("report", "-")
         if report.is_file():
             entry["scenarios"] = hw_scenarios(json.loads(report.read_text()))
