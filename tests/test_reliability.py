@@ -242,6 +242,10 @@ def test_config_fuzzer_never_tracebacks(mutations, capsys):
     import train as train_cli
     from agents.cli import run_cli as guard
 
+    # A dry run builds its envs, and subproc envs are processes: an n_envs of 123 drawn beside
+    # env.vec_env=subproc started 123 workers on 2 cores and stalled the run for minutes. Larger
+    # counts are the validation's business (tests/test_config.py), not the fuzzer's.
+    mutations = [(k, min(v, 4) if k == "env.n_envs" and type(v) is int else v) for k, v in mutations]
     overrides = [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
                  for k, v in mutations]
     with pytest.raises(SystemExit) as exit_info:
