@@ -45,7 +45,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -59,6 +59,7 @@ import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
 from agents.analysis.stats import t_ci  # noqa: E402
+from agents.cli import Parser  # noqa: E402
 from agents.evaluation.episodes import FINAL_EVAL_SEED_BASE, aggregate, model_policy, run_batch  # noqa: E402
 from agents.evaluation.scenario_fit import forced_config  # noqa: E402
 from agents.rundir.checkpoints import checkpoint_step, list_checkpoints, nearest_valid  # noqa: E402
@@ -85,25 +86,20 @@ TWIN_SEED = FINAL_EVAL_SEED_BASE  # the batched episodes' simulator seed (evalua
 
 
 def load_results(path: Path) -> dict[str, Any]:
+    """The results so far (a new, empty set if ``path`` does not exist); ValueError if it is not one."""
     if not path.exists():
         return {"benchmark": "generalization", "invocations": [], "runs": {}, "twin": {}, "highway_env": {}}
     try:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        refuse(f"{path}: not a results file ({exc}); move it away or give another --out")
+        raise ValueError(f"{path}: not a results file ({exc}); move it away or give another --out") from None
     if not isinstance(data, dict) or data.get("benchmark") != "generalization":
-        refuse(f"{path}: not a generalization results file; give another --out")
+        raise ValueError(f"{path}: not a generalization results file; give another --out")
     for entry in data.get("highway_env", {}).values():  # the kept report is the truth (HW_METRICS may have grown)
         report = ROOT / entry.get("report", "-")
         if report.is_file():
             entry["scenarios"] = hw_scenarios(json.loads(report.read_text()))
     return data
-
-
-def refuse(message: str) -> NoReturn:
-    """Bad input: one line on stderr, exit 2, nothing written."""
-    print(f"generalization.py: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
 
 
 def save_results(path: Path, data: dict[str, Any]) -> None:
@@ -440,7 +436,7 @@ def parse_steps(text: str) -> int:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = Parser(description=__doc__.splitlines()[0])  # bad input: one line, exit 2
     p.add_argument("--conditions", default=",".join(CONDITIONS),
                    help=f"comma-separated, from {', '.join(CONDITIONS)} (default all)")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (default 0,1,2)")
@@ -476,12 +472,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.points = [x for x in args.points if x <= args.steps] or [args.steps]
     if args.twin_episodes < 1 or args.hw_episodes < 0:
         p.error("--twin-episodes must be >= 1 and --hw-episodes >= 0")
+    try:  # before anything runs: a file that is not a results file is bad input, left as it is
+        args.data = load_results(args.out)
+    except ValueError as exc:
+        p.error(str(exc))
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    data = load_results(args.out)
+    data = args.data
     if args.markdown:
         print(markdown(data))
         if data["twin"]:
